@@ -1,0 +1,83 @@
+"""Prometheus metrics. Counters for what this process did; gauges read from the database
+at scrape time so any web process reports the whole deployment's state."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_RECEIVED = Counter(
+    "connector_events_received", "Inbound deliveries accepted", ["source"], registry=REGISTRY
+)
+EVENTS_REJECTED = Counter(
+    "connector_events_rejected", "Inbound deliveries rejected", ["source", "reason"],
+    registry=REGISTRY,
+)
+CALLS_STARTED = Counter("connector_calls_started", "makeCall requests accepted", registry=REGISTRY)
+CALLS_SKIPPED = Counter(
+    "connector_calls_skipped", "Call requests skipped by policy", ["reason"], registry=REGISTRY
+)
+OUTCOMES_WRITTEN = Counter(
+    "connector_outcomes_written", "HubSpot writes completed", ["kind"], registry=REGISTRY
+)
+VENDOR_REQUESTS = Counter(
+    "connector_vendor_requests", "Outbound vendor requests", ["vendor", "status"],
+    registry=REGISTRY,
+)
+RATE_LIMIT_WAIT = Counter(
+    "connector_rate_limit_wait_seconds", "Seconds spent waiting on the HubSpot rate limiter",
+    registry=REGISTRY,
+)
+REQUEST_LATENCY = Histogram(
+    "connector_http_request_seconds", "Time to answer inbound HTTP requests", ["endpoint"],
+    registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+
+
+class StateCollector:
+    """Gauges computed from the database and the queue when Prometheus scrapes."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self):
+        from sqlalchemy import func, select
+
+        from store.models import CallRequest, DeadLetter, HubSpotWrite, InboundEvent
+
+        queue = GaugeMetricFamily("connector_queue_depth", "Jobs waiting in the queue")
+        try:
+            queue.add_metric([], self.runtime.queue.pending_count())
+        except Exception:  # a scrape must not fail because the queue is briefly away
+            return
+        yield queue
+        tables = (("connector_inbound_events", InboundEvent), ("connector_call_requests", CallRequest),
+                  ("connector_hubspot_writes", HubSpotWrite))
+        with self.runtime.db.session() as session:
+            for name, model in tables:
+                family = GaugeMetricFamily(name, f"Rows in {model.__tablename__} by state",
+                                           labels=["state"])
+                rows = session.execute(select(model.state, func.count()).group_by(model.state))
+                for state, count in rows:
+                    family.add_metric([state], count)
+                yield family
+            dead = session.scalar(select(func.count()).select_from(DeadLetter)
+                                  .where(DeadLetter.replayed_at.is_(None)))
+            family = GaugeMetricFamily("connector_dead_letters", "Dead letters not yet replayed")
+            family.add_metric([], dead or 0)
+            yield family
+
+
+_installed: list[StateCollector] = []
+
+
+def install_state_collector(runtime) -> StateCollector:
+    """One state collector per process (tests build many apps; the newest one reports)."""
+    while _installed:
+        REGISTRY.unregister(_installed.pop())
+    collector = StateCollector(runtime)
+    REGISTRY.register(collector)
+    _installed.append(collector)
+    return collector
