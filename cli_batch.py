@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from jobs.batches import create_batch, run_batch
@@ -26,6 +27,7 @@ from store.models import Batch, BatchFile, BatchRow
 @click.option("--dry-run", is_flag=True, help="Build the files locally; upload nothing.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Dry run: where to write the files (default ./batch-<id>/).")
+@with_appcontext
 def batch_command(list_id, fmt, agent_id, dry_run, out_dir):
     """Call every contact of HubSpot list ID through a Talkstack batch upload."""
     if not list_id.isdigit():

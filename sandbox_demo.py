@@ -4,9 +4,11 @@ a list holding all of them, and scripted Talkstack outcomes so a session shows v
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from domain.phones import to_e164
+from domain.quiet_hours import iana_name
 
 DEMO_CACHE_KEY = "sandbox_demo"
 DEMO_LIST_NAME = "Sandbox demo list"
@@ -28,11 +30,15 @@ class DemoContact:
     def properties(self) -> dict[str, str]:
         values = {"firstname": self.firstname, "lastname": self.lastname,
                   "company": self.company, "hs_timezone": self.timezone,
-                  "email": f"{self.firstname}.{self.lastname}@example.com".lower(),
+                  "email": _ascii(f"{self.firstname}.{self.lastname}@example.com".lower()),
                   "phone": self.phone, "mobilephone": self.mobilephone}
         if self.do_not_call:
             values["talkstack_do_not_call"] = "true"
         return {name: value for name, value in values.items() if value}
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
 DEMO_CONTACTS = (
@@ -87,7 +93,8 @@ def seed_demo(hubspot_sim, talkstack_sim, *, region: str = "US") -> dict:
         "listName": DEMO_LIST_NAME,
         "contacts": [
             {"id": contact_id, "name": f"{c.firstname} {c.lastname}", "company": c.company,
-             "phone": c.phone or c.mobilephone, "timezone": c.timezone, "expect": c.expect}
+             "phone": c.phone or c.mobilephone, "timezone": iana_name(c.timezone) or c.timezone,
+             "expect": c.expect}
             for contact_id, c in zip(ids, DEMO_CONTACTS, strict=True)
         ],
     }

@@ -18,7 +18,7 @@ DEFAULT_HUBSPOT_PORT = 8101
 DEFAULT_TALKSTACK_PORT = 8102
 # Printed once at start when API_TOKEN is not set: the sandbox is loopback only.
 DEFAULT_API_TOKEN = "sandbox-token"
-SANDBOX_AGENT_ID = "agent-sales"
+SANDBOX_AGENT_ID = "agent-default"  # the Talkstack simulator's first agent
 SANDBOX_WEBHOOK_TOKEN = "sandbox-webhook-token"
 
 # The simulators' own credentials (simulators/hubspot.py, simulators/talkstack.py defaults).
@@ -69,7 +69,8 @@ def sandbox_instance_path(values: Mapping[str, str]) -> str:
     return values.get("INSTANCE_PATH") or str(INSTANCE_DIR / "sandbox")
 
 
-def vendor_values(web_url: str, hubspot_url: str, talkstack_url: str) -> dict[str, str]:
+def vendor_values(web_url: str, hubspot_url: str, talkstack_url: str,
+                  agent_id: str = SANDBOX_AGENT_ID) -> dict[str, str]:
     return {
         "HUBSPOT_ACCESS_TOKEN": SIM_HUBSPOT["access_token"],
         "HUBSPOT_CLIENT_SECRET": SIM_HUBSPOT["client_secret"],
@@ -80,7 +81,7 @@ def vendor_values(web_url: str, hubspot_url: str, talkstack_url: str) -> dict[st
         "TALKSTACK_PROJECT_ID": SIM_TALKSTACK["project_id"],
         "TALKSTACK_API_BASE": talkstack_url,
         "TALKSTACK_CALLS_BASE": talkstack_url,
-        "TALKSTACK_AGENT_ID": SANDBOX_AGENT_ID,
+        "TALKSTACK_AGENT_ID": agent_id,
         "TALKSTACK_WEBHOOK_TOKEN": SANDBOX_WEBHOOK_TOKEN,
         "PUBLIC_BASE_URL": web_url,
     }
@@ -88,6 +89,7 @@ def vendor_values(web_url: str, hubspot_url: str, talkstack_url: str) -> dict[st
 
 def sandbox_settings(environ: Mapping[str, str] | None = None, *, web_url: str | None = None,
                      hubspot_url: str | None = None, talkstack_url: str | None = None,
+                     agent_id: str = SANDBOX_AGENT_ID,
                      dotenv_path: str | None = ".env") -> Settings:
     """Settings for a sandbox whose servers listen at the given URLs (default: the ports
     from the environment). Non-vendor settings (CALL_VARIABLES, CONNECTOR_CONFIG, ...) are
@@ -100,6 +102,6 @@ def sandbox_settings(environ: Mapping[str, str] | None = None, *, web_url: str |
               **dict.fromkeys(FORCED_EMPTY, ""),
               **vendor_values(web_url or url_for_port(ports.web),
                               hubspot_url or url_for_port(ports.hubspot),
-                              talkstack_url or url_for_port(ports.talkstack))}
+                              talkstack_url or url_for_port(ports.talkstack), agent_id)}
     return load_settings(merged, dotenv_path=None, sandbox=True)
 

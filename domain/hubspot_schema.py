@@ -6,21 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from domain import policy
 from domain.outcomes import FINAL_STATUSES
 from domain.rules_model import Question
 
 PROPERTY_GROUP = {"name": "talkstack", "label": "Talkstack AI calls"}
 
 # Why a contact was not called (SPEC §5.3); `quiet_hours` defers rather than drops.
-SKIP_REASONS = (
-    "no_number",
-    "invalid_number",
-    "opted_out",
-    "cooldown",
-    "duplicate",
-    "max_attempts",
-    "quiet_hours",
-)
+SKIP_REASONS = (*policy.SKIP_REASONS, policy.QUIET_HOURS)
 SKIP_REASON_LABELS = {
     "no_number": "No phone number",
     "invalid_number": "Invalid phone number",

@@ -8,11 +8,8 @@ achieved as `partial_outcome`, so a caller never re-creates records that already
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
 import hubspot
 from hubspot.automation import actions as actions_sdk
@@ -21,7 +18,7 @@ from hubspot.crm.associations import v4 as associations_sdk
 from hubspot.crm.objects import calls as calls_sdk
 from hubspot.crm.objects import notes as notes_sdk
 
-from integrations.errors import IntegrationError, PermanentError
+from integrations.errors import AmbiguousCallError
 from integrations.hubspot_search import SORT_BY_ID, filter_group_models, next_offset, with_id_floor
 from integrations.hubspot_setup import HubSpotSetupMixin
 from integrations.hubspot_transport import HubSpotTransport
@@ -36,47 +33,16 @@ from integrations.hubspot_types import (
     CallInput,
     SearchPage,
     as_properties,
+    association_to_contact,
     batch_errors,
     chunks,
+    keeping_partial,
     merge_updates,
     unique_ids,
 )
 from integrations.ratelimit import RateLimiter
 
 __all__ = ["BatchOutcome", "CallInput", "HubSpotClient", "SearchPage"]
-
-
-class _RedactHapikey(logging.Filter):
-    """urllib3 logs request lines at DEBUG; developer keys travel in the query string."""
-
-    _PATTERN = re.compile(r"(hapikey=)[^&\s\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "hapikey=" in message:
-            record.msg, record.args = self._PATTERN.sub(r"\1***", message), None
-        return True
-
-
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactHapikey())
-
-
-@contextmanager
-def _keeping_partial(outcome: BatchOutcome):
-    try:
-        yield
-    except IntegrationError as exc:
-        exc.partial_outcome = outcome
-        raise
-
-
-def _association(contact_id: str | None, type_id: int, sdk) -> list:
-    if contact_id is None:
-        return []
-    spec = sdk.AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
-    return [
-        sdk.PublicAssociationsForObject(to=sdk.PublicObjectId(id=str(contact_id)), types=[spec])
-    ]
 
 
 class HubSpotClient(HubSpotSetupMixin):
@@ -235,13 +201,15 @@ class HubSpotClient(HubSpotSetupMixin):
         for creates, so the caller must look for its trace ids before trying again.
         """
         outcome = BatchOutcome()
-        with _keeping_partial(outcome):
+        with keeping_partial(outcome):
             for chunk in chunks(list(inputs)):
                 request = calls_sdk.BatchInputSimplePublicObjectBatchInputForCreate(
                     inputs=[
                         calls_sdk.SimplePublicObjectBatchInputForCreate(
                             properties=as_properties(item.properties),
-                            associations=_association(item.contact_id, CALL_TO_CONTACT, calls_sdk),
+                            associations=association_to_contact(
+                                item.contact_id, CALL_TO_CONTACT, calls_sdk
+                            ),
                             object_write_trace_id=item.trace_id,
                         )
                         for item in chunk
@@ -268,7 +236,8 @@ class HubSpotClient(HubSpotSetupMixin):
             return {record.object_write_trace_id: record.id for record in results}
         if len(results) == len(chunk):  # no trace ids echoed: HubSpot keeps input order
             return {item.trace_id: record.id for item, record in zip(chunk, results, strict=True)}
-        raise PermanentError(
+        # Created, but we cannot say which: the caller must look before creating again.
+        raise AmbiguousCallError(
             "calls batch create: results cannot be matched to inputs", vendor="HubSpot"
         )
 
@@ -278,7 +247,7 @@ class HubSpotClient(HubSpotSetupMixin):
     def create_note(self, contact_id: str, body_html: str, timestamp_ms: int) -> str:
         request = notes_sdk.SimplePublicObjectInputForCreate(
             properties={"hs_note_body": body_html, "hs_timestamp": str(timestamp_ms)},
-            associations=_association(contact_id, NOTE_TO_CONTACT, notes_sdk),
+            associations=association_to_contact(contact_id, NOTE_TO_CONTACT, notes_sdk),
         )
         response = self._call("note create", self._notes.create, request, replay_safe=False)
         return _require(response, "note create").id
@@ -302,7 +271,7 @@ class HubSpotClient(HubSpotSetupMixin):
     def _batch_update(self, object_type: str, sdk, batch_api, updates) -> BatchOutcome:
         operation = f"{object_type} batch update"
         outcome = BatchOutcome()
-        with _keeping_partial(outcome):
+        with keeping_partial(outcome):
             for chunk in chunks(merge_updates(updates)):
                 request = sdk.BatchInputSimplePublicObjectBatchInput(
                     inputs=[

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -52,6 +53,21 @@ LOCKED_MIN_WAIT = 2.0  # 423 Locked: "wait at least 2 s"
 MAX_MESSAGE_CHARS = 300
 
 
+class _RedactHapikey(logging.Filter):
+    """urllib3 logs request lines at DEBUG; developer keys travel in the query string."""
+
+    _PATTERN = re.compile(r"(hapikey=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "hapikey=" in message:
+            record.msg, record.args = self._PATTERN.sub(r"\1***", message), None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactHapikey())
+
+
 def _error_body(exc) -> dict:
     try:
         body = json.loads(exc.body or "{}")
@@ -80,7 +96,7 @@ def _retry_after_seconds(headers, body: dict) -> float:
 
 
 def api_error(operation: str, exc) -> IntegrationError:
-    """Map an SDK ApiException to our hierarchy without its headers (they go to logs raw)."""
+    """Map an SDK ApiException to our hierarchy; never its str(), which dumps headers."""
     status = exc.status or 0
     body = _error_body(exc)
     category = body.get("category") or body.get("errorType") or exc.reason or "error"

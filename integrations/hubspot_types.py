@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+from integrations.errors import IntegrationError
 
 BATCH_SIZE = 100  # HubSpot's per-request input limit on every batch endpoint
 SEARCH_PAGE_MAX = 200
@@ -96,3 +99,23 @@ def batch_errors(response) -> list[tuple[str, str]]:
         keys = context.get("objectWriteTraceId") or context.get("ids") or [""]
         found.extend((str(key), message) for key in keys)
     return found
+
+
+@contextmanager
+def keeping_partial(outcome: BatchOutcome):
+    """Attach what earlier chunks achieved to an error raised by a later one."""
+    try:
+        yield
+    except IntegrationError as exc:
+        exc.partial_outcome = outcome
+        raise
+
+
+def association_to_contact(contact_id: str | None, type_id: int, sdk) -> list:
+    """Inline `associations` for a create input, built from `sdk`'s own models."""
+    if contact_id is None:
+        return []
+    spec = sdk.AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
+    return [
+        sdk.PublicAssociationsForObject(to=sdk.PublicObjectId(id=str(contact_id)), types=[spec])
+    ]

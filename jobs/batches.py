@@ -16,10 +16,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from integrations.errors import PermanentError, TransientError
+from integrations.errors import IntegrationError, PermanentError, TransientError
 from jobs.batch_build import build_batch
 from jobs.batch_lease import BatchLease, LeaseLost
-from jobs.batch_settle import ensure_deferred_requests, settle
+from jobs.batch_requests import ensure_deferred_requests
+from jobs.batch_settle import settle
 from jobs.batch_upload import any_file_sent, unsent_file_ids, upload_file
 from jobs.deadletters import bury
 from jobs.outbox import CONTACT_UPDATE, request_flush
@@ -52,13 +53,18 @@ def run_batch(rt, batch_id: int) -> None:
     if not lease.take():
         return  # another worker has it, it is not due, or there is nothing left to do
     try:
-        _advance(rt, lease)
+        try:
+            _advance(rt, lease)
+        except PermanentError as exc:
+            _fail(rt, lease, exc)
+        except LeaseLost:
+            raise
+        except Exception as exc:  # transient, or unexpected: back off, then dead-letter
+            if not isinstance(exc, TransientError):
+                log.exception("batch %s: unexpected error", batch_id)
+            _retry_later(rt, lease, exc)
     except LeaseLost:
         log.warning("batch %s: lease lost to another worker; stopping", batch_id)
-    except TransientError as exc:
-        _retry_later(rt, lease, exc)
-    except PermanentError as exc:
-        _fail(rt, lease, exc)
 
 
 def _advance(rt, lease: BatchLease) -> None:
@@ -122,17 +128,23 @@ def settle_interval(rt) -> float:
     return min(max(rt.settings.sweep_interval_seconds, low), high)
 
 
-def _retry_later(rt, lease: BatchLease, exc: TransientError) -> None:
+def _retry_later(rt, lease: BatchLease, exc: Exception) -> None:
     with rt.db.session() as session:
         attempts = session.get(Batch, lease.batch_id).attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            _bury(session, lease, f"gave up after {attempts} attempts: {exc}", attempts)
+            _bury(session, lease, f"gave up after {attempts} attempts: {_describe(exc)}",
+                  attempts)
             return
         delay = getattr(exc, "retry_after", None) or min(5 * 2 ** attempts, MAX_BACKOFF_SECONDS)
-        log.warning("batch %s: %s; retrying in %.0fs", lease.batch_id, exc, delay)
-        lease.release(session, attempts=attempts, last_error=str(exc)[:1000],
+        log.warning("batch %s: %s; retrying in %.0fs", lease.batch_id, _describe(exc), delay)
+        lease.release(session, attempts=attempts, last_error=_describe(exc)[:1000],
                       not_before=utcnow() + timedelta(seconds=delay))
     rt.enqueue("run_batch", lease.batch_id, delay=delay)
+
+
+def _describe(exc: Exception) -> str:
+    # Vendor errors carry safe messages; for anything else, only the type (no secrets).
+    return str(exc) if isinstance(exc, IntegrationError) else type(exc).__name__
 
 
 def _fail(rt, lease: BatchLease, exc: PermanentError) -> None:

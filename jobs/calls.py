@@ -69,14 +69,22 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
                                      attempts_so_far=request.attempts,
                                      last_called_at=last_calls.get(request.contact_id))
             _apply(rt, session, request, decision, properties)
+            if request.state == "dialing":  # a second trigger in this chunk is a cooldown
+                last_calls[request.contact_id] = now
     rt.enqueue("place_calls")
     request_flush(rt, CONTACT_UPDATE, CALLBACK_COMPLETE)
 
 
 def _last_call_times(session, contact_ids) -> dict:
+    """When each contact was last dialled; a dial in flight counts as just now."""
     rows = session.execute(select(Call.contact_id, func.max(Call.created_at))
                            .where(Call.contact_id.in_(contact_ids)).group_by(Call.contact_id))
-    return dict(rows.all())
+    times = dict(rows.all())
+    in_flight = session.scalars(select(CallRequest.contact_id).where(
+        CallRequest.contact_id.in_(contact_ids), CallRequest.state == "dialing"))
+    for contact_id in in_flight:
+        times[contact_id] = utcnow()
+    return times
 
 
 def _apply(rt, session, request: CallRequest, decision: policy.Decision, properties) -> None:

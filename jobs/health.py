@@ -35,7 +35,8 @@ CHECK_LABELS = {
 
 
 def talkstack_webhook_url(settings) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/webhooks/talkstack/{settings.talkstack_webhook_token}"
+    base = settings.public_base_url.rstrip("/")
+    return f"{base}/webhooks/talkstack/{settings.talkstack_webhook_token}"
 
 
 def _url_digest(url: str) -> str:
@@ -134,7 +135,7 @@ def check_health(rt) -> dict:
             "checks": checks}
 
 
-def _store(rt, key: str, value) -> None:
+def store_cached_value(rt, key: str, value) -> None:
     insert = sqlite_insert if rt.db.is_sqlite else pg_insert
     now = utcnow()
     with rt.db.session() as session:
@@ -146,7 +147,7 @@ def _store(rt, key: str, value) -> None:
 def refresh_health(rt) -> dict:
     """The worker task: check and cache the result for the console."""
     result = check_health(rt)
-    _store(rt, HEALTH_CACHE_KEY, result)
+    store_cached_value(rt, HEALTH_CACHE_KEY, result)
     return result
 
 
@@ -167,5 +168,44 @@ def health_due(rt, max_age_seconds: float = STALE_AFTER_SECONDS) -> bool:
 
 def record_webhook_registration(rt, url: str) -> None:
     """Remember (as a digest) which URL setup registered with Talkstack."""
-    _store(rt, WEBHOOK_REGISTRATION_KEY,
+    store_cached_value(rt, WEBHOOK_REGISTRATION_KEY,
            {"urlSha256": _url_digest(url), "at": utcnow().isoformat(timespec="seconds")})
+
+
+class HealthCollector:
+    """Prometheus gauges from the cached result: 1 ok, 0 problem, -1 unknown, per check."""
+
+    def __init__(self, rt) -> None:
+        self.rt = rt
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            result = cached_health(self.rt)
+        except Exception:  # a scrape must not fail because the database is briefly away
+            return
+        if result is None:
+            return
+        family = GaugeMetricFamily("connector_health_check",
+                                   "Last configuration health check (1 ok, 0 problem, -1 unknown)",
+                                   labels=["check"])
+        for name in CHECK_ORDER:
+            ok = result.get("checks", {}).get(name, {}).get("ok")
+            family.add_metric([name], {True: 1, False: 0}.get(ok, -1))
+        yield family
+
+
+_collectors: list[HealthCollector] = []
+
+
+def install_health_collector(rt) -> HealthCollector:
+    """One per process, like metrics.install_state_collector (the newest app reports)."""
+    from metrics import REGISTRY
+
+    while _collectors:
+        REGISTRY.unregister(_collectors.pop())
+    collector = HealthCollector(rt)
+    REGISTRY.register(collector)
+    _collectors.append(collector)
+    return collector

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from store.models import HubSpotWrite
 
 CALL_ENGAGEMENT = "call_engagement"
@@ -11,6 +14,13 @@ KINDS = (CALL_ENGAGEMENT, CONTACT_UPDATE, CALLBACK_COMPLETE)
 # Wait this long for more writes before sending a partial batch: it turns a burst of
 # outcomes into a few 100-record requests instead of one request per call.
 LINGER_SECONDS = 1.5
+
+# One pending flush wake-up per (runtime, kind) in this process is enough: the flush sends
+# everything that is ready and re-schedules itself for what is still lingering, and the
+# sweeper catches anything a skipped wake-up would have covered. Without this, a burst of
+# 500 outcomes enqueues 1,500 flush tasks that only fight over the flush lock.
+_wakeups_lock = threading.Lock()
+_wakeup_due: dict[tuple[int, str], float] = {}
 
 
 def queue_write(session, kind: str, object_key: str, payload: dict, *, call_id=None,
@@ -28,5 +38,12 @@ def callback_completion(session, callback_id: str, output_fields: dict, **refs) 
 
 
 def request_flush(rt, *kinds: str) -> None:
+    """Wake the flusher of each kind (all kinds when none given) once the linger is over."""
+    now = time.monotonic()
     for kind in kinds or KINDS:
+        key = (id(rt), kind)
+        with _wakeups_lock:
+            if _wakeup_due.get(key, 0.0) > now:
+                continue  # a wake-up is already on its way
+            _wakeup_due[key] = now + LINGER_SECONDS
         rt.enqueue("flush_writes", kind, delay=LINGER_SECONDS)

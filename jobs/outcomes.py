@@ -1,21 +1,34 @@
-"""Confirm a call's outcome with Talkstack, correlate it, and queue the HubSpot writes."""
+"""Confirm a call's outcome with Talkstack, correlate it, and queue the HubSpot writes.
+
+The final status is written as soon as Talkstack confirms it. Analysis answers may not be
+ready yet (or the analysis request may fail): then the call is checked again with backoff
+and the same engagement is updated in place when the answers come. What the final call
+means for its trigger (follow-up, workflow callback) waits for the answers, because the
+workflow action hands them to the workflow.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
 
 import metrics
 from domain import outcomes
-from integrations.errors import PermanentError, TransientError
+from integrations.errors import IntegrationError, PermanentError, TransientError
 from jobs.deadletters import bury
 from jobs.followups import after_final
-from jobs.outbox import CALL_ENGAGEMENT, CONTACT_UPDATE, contact_update, queue_write
-from jobs.outbox import request_flush
+from jobs.outbox import (
+    CALL_ENGAGEMENT,
+    CONTACT_UPDATE,
+    contact_update,
+    queue_write,
+    request_flush,
+)
 from store.claims import claim_one
 from store.clock import to_naive_utc, utcnow
 from store.models import BatchRow, Call
@@ -23,6 +36,17 @@ from store.models import BatchRow, Call
 log = logging.getLogger(__name__)
 MAX_CHECKS = 40
 MAX_NOT_FOUND = 5
+# Analysis retries after the status is final: 2, 4, ... 60 s apart (≈ 4 min in all), then
+# the call is settled without answers.
+MAX_ANALYSIS_TRIES = 8
+ANALYSIS_TRIES_KEY = "_analysisTries"
+
+
+@dataclass(frozen=True)
+class Match:
+    contact_id: str
+    how: str  # variable | batch | number
+    batch_row_id: int | None = None
 
 
 def reconcile_call(rt, talkstack_call_id: str) -> None:
@@ -33,31 +57,39 @@ def reconcile_call(rt, talkstack_call_id: str) -> None:
         return
     try:
         record = rt.talkstack.get_call(talkstack_call_id)
-        answers = _answers(rt, talkstack_call_id) if record.is_final else {}
+        match = _correlate(rt, row_id, record) if record.is_final else None
     except PermanentError as exc:
-        _not_found_or_dead(rt, row_id, exc)
+        _not_found_or_dead(rt, row_id, talkstack_call_id, exc)
         return
-    except TransientError as exc:
+    except TransientError as exc:  # Talkstack, or HubSpot's contact search
         _check_later(rt, row_id, talkstack_call_id, exc=exc)
         return
     if not record.is_final:
         _check_later(rt, row_id, talkstack_call_id, status=record.status)
         return
-    became_final = _store_final(rt, row_id, record, answers)
-    if became_final:
+    answers, analysis_error = _answers(rt, talkstack_call_id)
+    retry_in = _store_final(rt, row_id, record, answers, analysis_error, match)
+    if retry_in is None:
         after_final(rt, row_id)
+    else:
+        rt.enqueue("reconcile_call", talkstack_call_id, delay=retry_in)
     request_flush(rt)
 
 
-def _answers(rt, call_id: str) -> dict:
+def _answers(rt, call_id: str) -> tuple[dict, IntegrationError | None]:
+    """({question key: answer}, None), or ({}, the error) when the analysis is unavailable."""
     questions = rt.rules.questions
     if not questions:
-        return {}
+        return {}, None
     asked = [{"question": q.question, "type": q.type, **({"options": list(q.options)}
                                                           if q.options else {})}
              for q in questions]
-    by_text = rt.talkstack.get_call_analysis(call_id, asked)
-    return {q.key: by_text[q.question] for q in questions if q.question in by_text}
+    try:
+        by_text = rt.talkstack.get_call_analysis(call_id, asked)
+    except IntegrationError as exc:
+        log.warning("analysis of call %s not available yet: %s", call_id, exc)
+        return {}, exc
+    return {q.key: by_text[q.question] for q in questions if q.question in by_text}, None
 
 
 def _check_later(rt, row_id: int, call_id: str, *, status=None, exc=None) -> None:
@@ -71,14 +103,15 @@ def _check_later(rt, row_id: int, call_id: str, *, status=None, exc=None) -> Non
             call.last_error = str(exc)[:1000]
         if call.checks >= MAX_CHECKS:
             call.next_check_at = None
-            bury(session, "call", row_id, f"no final status after {call.checks} checks", call.checks)
+            bury(session, "call", row_id, f"no final status after {call.checks} checks",
+                 call.checks)
             return
         delay = getattr(exc, "retry_after", None) or min(2 * 2 ** min(call.checks, 6), 120)
         call.next_check_at = utcnow() + timedelta(seconds=delay)
     rt.enqueue("reconcile_call", call_id, delay=delay)
 
 
-def _not_found_or_dead(rt, row_id: int, exc: Exception) -> None:
+def _not_found_or_dead(rt, row_id: int, call_id: str, exc: Exception) -> None:
     with rt.db.session() as session:
         call = session.get(Call, row_id)
         call.checks += 1
@@ -86,8 +119,10 @@ def _not_found_or_dead(rt, row_id: int, exc: Exception) -> None:
         if call.checks >= MAX_NOT_FOUND:
             call.next_check_at = None
             bury(session, "call", row_id, f"Talkstack does not know this call: {exc}", call.checks)
-        else:
-            call.next_check_at = utcnow() + timedelta(seconds=10 * call.checks)
+            return
+        delay = 10 * call.checks
+        call.next_check_at = utcnow() + timedelta(seconds=delay)
+    rt.enqueue("reconcile_call", call_id, delay=delay)
 
 
 def fingerprint(record, answers) -> str:
@@ -95,51 +130,70 @@ def fingerprint(record, answers) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _store_final(rt, row_id: int, record, answers: dict) -> bool:
-    """Save the final data; queue HubSpot writes when anything changed. True if newly final."""
+def _store_final(rt, row_id: int, record, answers: dict, analysis_error, match) -> float | None:
+    """Save the final data and queue HubSpot writes when anything changed.
+
+    Returns None when the call is settled, else the seconds until the analysis is retried.
+    """
     with rt.db.session() as session:
         call = session.get(Call, row_id)
-        became_final = not call.is_final
+        tries = (call.record or {}).get(ANALYSIS_TRIES_KEY, 0) + (1 if analysis_error else 0)
+        answers = answers or dict(call.analysis or {})  # a failed retry keeps earlier answers
         changed = (call.record or {}).get("_fingerprint") != fingerprint(record, answers)
         call.status, call.is_final, call.seconds = record.status, True, record.seconds
         call.started_at = to_naive_utc(record.started_at) or call.started_at or call.created_at
         call.to_number = call.to_number or record.to_number
         call.from_number = record.from_number or call.from_number
-        call.record = {**record.raw, "_fingerprint": fingerprint(record, answers)}
-        call.analysis = answers or call.analysis
+        call.record = {**record.raw, "_fingerprint": fingerprint(record, answers),
+                       ANALYSIS_TRIES_KEY: tries}
+        call.analysis = answers or None
         call.outcome = outcomes.OUTCOME_LABEL.get(record.status)
-        call.next_check_at = call.lease_until = None
+        call.lease_until = None
         call.finalized_at = call.finalized_at or utcnow()
-        if call.contact_id is None:
-            _correlate(rt, session, call, record)
+        if call.contact_id is None and match is not None:
+            call.contact_id, call.match = match.contact_id, match.how
+            call.batch_row_id = call.batch_row_id or match.batch_row_id
         if changed and call.contact_id:
-            _queue_writes(rt, session, call, record)
+            _queue_writes(rt, session, call)
         elif call.contact_id is None:
             call.match = "none"
             log.warning("call %s matches no HubSpot contact; recorded", call.talkstack_call_id)
-    return became_final
+        retry_in = _analysis_retry_in(tries) if analysis_error else None
+        if retry_in is None:
+            call.next_check_at = None
+        else:
+            call.last_error = f"analysis: {analysis_error}"[:1000]
+            call.next_check_at = utcnow() + timedelta(seconds=retry_in)
+    return retry_in
 
 
-def _correlate(rt, session, call: Call, record) -> None:
-    echoed = str(record.variables.get("hubspot_contact_id") or "").strip()
-    if echoed.isdigit():
-        call.contact_id, call.match = echoed, "variable"
-        return
-    number = record.to_number
-    if not number:
-        return
-    row = session.scalar(select(BatchRow).where(BatchRow.number == number,
-                                                BatchRow.state == "uploaded")
-                         .order_by(BatchRow.id.desc()))
-    if row is not None:
-        call.contact_id, call.match, call.batch_row_id = row.contact_id, "batch", row.id
-        return
-    try:
-        found = rt.hubspot.find_contact_ids_by_phone(number)
-    except TransientError:
-        return
-    if found:
-        call.contact_id, call.match = found[0], "number"
+def _analysis_retry_in(tries: int) -> float | None:
+    if tries >= MAX_ANALYSIS_TRIES:
+        log.warning("giving up on the analysis after %s tries", tries)
+        return None
+    return float(min(2 ** tries, 60))
+
+
+def _correlate(rt, row_id: int, record) -> Match | None:
+    """Whose call is this, when we did not start it: the echoed contact id, else a batch row
+    with its number, else a contact search on the number. Runs outside any write
+    transaction (the search is an HTTP request); a failed search raises TransientError."""
+    with rt.db.session() as session:
+        if session.scalar(select(Call.contact_id).where(Call.id == row_id)) is not None:
+            return None
+        echoed = str(record.variables.get("hubspot_contact_id") or "").strip()
+        if echoed.isdigit():
+            return Match(echoed, "variable")
+        number = record.to_number
+        if not number:
+            return None
+        row = session.scalar(select(BatchRow).where(BatchRow.number == number,
+                                                    BatchRow.state == "uploaded")
+                             .order_by(BatchRow.id.desc()))
+        if row is not None:
+            return Match(row.contact_id, "batch", row.id)
+    found = rt.hubspot.find_contact_ids_by_phone(number)
+    return Match(found[0], "number") if found else None
 
 
 def final_call(call: Call) -> outcomes.FinalCall:
@@ -151,7 +205,7 @@ def final_call(call: Call) -> outcomes.FinalCall:
         answers=dict(call.analysis or {}), agent_name=None, attempt=call.attempt)
 
 
-def _queue_writes(rt, session, call: Call, record) -> None:
+def _queue_writes(rt, session, call: Call) -> None:
     questions = rt.rules.questions
     final = final_call(call)
     engagement = outcomes.engagement_properties(final, questions)

@@ -8,13 +8,10 @@ request recorded, and signed webhook delivery. State is plain dicts on this obje
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 import threading
-import time
 from collections.abc import Iterable
 
-import requests
 from flask import Flask
 
 from simulators import (
@@ -33,21 +30,19 @@ from simulators.hubspot_http import (
     install_hooks,
     now_iso,
 )
-from simulators.hubspot_objects import READ_ONLY_CONTACT_PROPERTIES, as_string, as_strings
+from simulators.hubspot_objects import READ_ONLY_CONTACT_PROPERTIES, as_strings
+from simulators.hubspot_webhooks import WebhookSenderMixin
 from simulators.server import RunningServer, serve
-from webhooks.signatures import signed_headers
 
 DEFAULT_TIMEOUT_FAULT_SECONDS = 1.0
-FIRST_CONTACT_ID, FIRST_ENGAGEMENT_ID, FIRST_LIST_ID, FIRST_DEFINITION_ID = (
-    1001,
-    90_000_001,
-    1,
-    7001,
-)
-FIRST_SUBSCRIPTION_ID = 100_001
+# Id ranges that do not overlap, so a mixed-up id fails loudly in tests.
+FIRST_CONTACT_ID = 1001
+FIRST_ENGAGEMENT_ID = 90_000_001
+FIRST_LIST_ID = 1
+FIRST_DEFINITION_ID = 7001
 
 
-class HubSpotSimulator:
+class HubSpotSimulator(WebhookSenderMixin):
     def __init__(
         self,
         *,
@@ -277,62 +272,6 @@ class HubSpotSimulator:
 
     def next_definition_id(self) -> str:
         return str(next(self._definition_ids))
-
-    # --- webhooks -------------------------------------------------------------------
-
-    def property_change_event(
-        self, contact_id, name: str, value, *, event_id=None, occurred_at=None
-    ) -> dict:
-        """A `contact.propertyChange` event as HubSpot's app webhooks send it."""
-        with self.lock:
-            subscription_id = self._subscription_ids.setdefault(
-                name, FIRST_SUBSCRIPTION_ID + len(self._subscription_ids)
-            )
-            event_id = next(self._event_ids) if event_id is None else event_id
-        return {
-            "eventId": event_id,
-            "subscriptionId": subscription_id,
-            "portalId": self.portal_id,
-            "appId": self.app_id,
-            "occurredAt": int(time.time() * 1000) if occurred_at is None else occurred_at,
-            "subscriptionType": "contact.propertyChange",
-            "attemptNumber": 0,
-            "objectId": int(contact_id),
-            "propertyName": name,
-            "propertyValue": as_string(value),
-            "changeSource": "CRM_UI",
-            "sourceId": "userId:1",
-        }
-
-    def deliver_webhook(
-        self,
-        url: str,
-        events: list[dict],
-        *,
-        version: str = "v3",
-        secret: str | None = None,
-        now_ms=None,
-    ) -> requests.Response:
-        """POST `events` to `url`, signed like HubSpot (the signed URI is `url` itself)."""
-        body = json.dumps(events, separators=(",", ":")).encode()
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        headers = signed_headers(secret or self.client_secret, version, "POST", url, body, now_ms)
-        headers["Content-Type"] = "application/json"
-        return requests.post(url, data=body, headers=headers, timeout=10)
-
-    def set_contact_property(
-        self, contact_id, name: str, value, *, deliver_to: str | None = None, version: str = "v3"
-    ) -> requests.Response | None:
-        """Change a property as a HubSpot user would; deliver the signed event if asked."""
-        contact_id = str(contact_id)
-        with self.lock:
-            self._register_seeded_properties({name})
-            self.write_contact(contact_id, {name: value})
-        if deliver_to is None:
-            return None
-        return self.deliver_webhook(
-            deliver_to, [self.property_change_event(contact_id, name, value)], version=version
-        )
 
     # --- assertions -----------------------------------------------------------------
 

@@ -139,7 +139,12 @@ def _redacted_headers() -> dict:
 
 
 def _redacted_query() -> dict:
-    return {k: ("<redacted>" if k == "hapikey" else v) for k, v in request.args.items()}
+    """Query parameters (a list when repeated) with the developer key hidden."""
+    query = {}
+    for name, values in request.args.lists():
+        values = ["<redacted>"] * len(values) if name == "hapikey" else values
+        query[name] = values[0] if len(values) == 1 else values
+    return query
 
 
 def _authenticate(sim):

@@ -152,9 +152,9 @@ def register(app: Flask, sim) -> None:
                 f"Object not found.  objectId are usually numeric. ({call_id})",
                 "OBJECT_NOT_FOUND",
             )
-        names = [n for n in request.args.get("properties", "").split(",") if n]
+        names = _list_arg("properties")
         extra = {}
-        if "contacts" in request.args.get("associations", "").split(","):
+        if "contacts" in _list_arg("associations"):
             links = [{"id": c, "type": "call_to_contact"} for c in call["associations"]]
             extra["associations"] = {"contacts": {"results": links}}
         return jsonify(
@@ -194,6 +194,11 @@ def register(app: Flask, sim) -> None:
             sim.associate(pair[0], from_id, pair[1], to_id, type_id)
             results.append({"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": spec})
         return batch_response(results, [], started, 200)
+
+
+def _list_arg(name: str) -> list[str]:
+    """The SDK repeats list query parameters (`multi`); other clients join them with commas."""
+    return [part for value in request.args.getlist(name) for part in value.split(",") if part]
 
 
 def _from_to(item) -> tuple[str, str]:

@@ -28,6 +28,7 @@ def serve(app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start `app` on host:port (0 = any free port) with one thread per request."""
     server = make_server(host, port, app, threaded=True)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name=f"sim:{port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"sim:{port}", daemon=True)
     thread.start()
     return RunningServer(server, thread)

@@ -150,3 +150,62 @@ def worker(rt):
     running.start()
     yield running
     running.stop()
+
+
+class _Indirection:
+    """A WSGI app whose target is set after the server (and so its URL) exists."""
+
+    target = None
+
+    def __call__(self, environ, start_response):
+        return self.target(environ, start_response)
+
+
+@pytest.fixture
+def live(make_app, talkstack_sim):
+    """The connector served over real HTTP on loopback, with PUBLIC_BASE_URL = its URL,
+    HubSpot properties set up and the Talkstack webhook registered (SPEC §9 setup).
+
+    Returns a builder: live(**env_overrides) -> (app, url)."""
+    from cli_setup import run_setup
+
+    servers = []
+
+    def build(**overrides):
+        indirection = _Indirection()
+        server = serve(indirection)
+        servers.append(server)
+        application = make_app(PUBLIC_BASE_URL=server.url, **overrides)
+        indirection.target = application
+        run_setup(application.extensions["connector"], echo=lambda *_a: None)
+        return application, server.url
+
+    yield build
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def setup_done(rt):
+    """HubSpot properties created and the Talkstack webhook registered."""
+    from cli_setup import run_setup
+
+    return run_setup(rt, echo=lambda *_a: None)
+
+
+@pytest.fixture
+def worker_for():
+    """Start a real worker for a given app (for apps built with `live`)."""
+    from jobs.worker import Worker
+
+    running = []
+
+    def start(application, threads: int = 4):
+        worker = Worker(application.extensions["connector"], threads=threads, sweep_interval=0.5)
+        worker.start()
+        running.append(worker)
+        return worker
+
+    yield start
+    for worker in running:
+        worker.stop()

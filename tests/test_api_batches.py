@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from jobs.batches import run_batch
+from simulators.server import serve
 from store.models import Batch
 
 AGENT = "agent-renewals"
@@ -15,7 +16,8 @@ AGENT = "agent-renewals"
 
 @pytest.fixture
 def app(make_app):
-    return make_app(TALKSTACK_AGENT_ID="agent-sales")
+    # One attempt per contact: a no-answer row is done at once (no follow-up).
+    return make_app(TALKSTACK_AGENT_ID="agent-sales", CALL_MAX_ATTEMPTS=1)
 
 
 def poll(predicate, timeout=20.0, message=""):
@@ -30,7 +32,10 @@ def poll(predicate, timeout=20.0, message=""):
 
 
 def seed(hubspot_sim, rows):
-    known = dict.fromkeys(("phone", "firstname", "talkstack_last_skip_reason"), "")
+    known = dict.fromkeys(("phone", "firstname", "talkstack_last_skip_reason",
+                           "talkstack_call_attempts", "talkstack_last_call_duration",
+                           "talkstack_last_call_id", "talkstack_last_call_status",
+                           "talkstack_last_call_at"), "")
     return hubspot_sim.add_contacts([{**known, **row} for row in rows])
 
 
@@ -43,30 +48,40 @@ def batch_count(rt) -> int:
         return session.scalar(select(func.count(Batch.id)))
 
 
-def test_post_then_get_shows_rows_files_and_counts(client, api_headers, rt, hubspot_sim,
-                                                   talkstack_sim, worker):
+def test_post_then_get_shows_rows_files_counts_and_outcomes(app, client, api_headers, rt,
+                                                            hubspot_sim, talkstack_sim, worker):
     ids = seed(hubspot_sim, [{"phone": "+14155550111"}, {"phone": "12"},
                              {"phone": "+14155550112"}])
+    talkstack_sim.script_outcome("+14155550111", "completed")
+    talkstack_sim.script_outcome("+14155550112", "no-answer")
+    server = serve(app)  # so the simulator's call-status webhooks reach the app
+    talkstack_sim.webhook_url = (f"{server.url}/webhooks/talkstack/"
+                                 f"{rt.settings.talkstack_webhook_token}")
     response = post(client, api_headers, {"contactIds": ids, "agentId": AGENT})
     assert response.status_code == 202
     batch_id = response.get_json()["id"]
 
-    def uploaded():
+    def done():
         body = client.get(f"/api/batches/{batch_id}", headers=api_headers).get_json()
-        return body if body["state"] in ("uploaded", "done") else None
+        return body if body["state"] == "done" else None
 
-    body = poll(uploaded, message="batch uploaded")
+    try:
+        body = poll(done, timeout=30, message="batch done")
+    finally:
+        server.stop()
     assert list(body) == ["id", "state", "source", "files", "counts", "rows"]
     assert body["id"] == batch_id and body["source"] == {"contactIds": ids}
     assert len(body["files"]) == 1
     assert body["files"][0]["index"] == 1 and body["files"][0]["rows"] == 2
     assert body["files"][0]["uploadedAt"].endswith("Z")
-    assert body["counts"]["skipped"] == 1
-    assert body["counts"]["uploaded"] + body["counts"]["done"] == 2
-    assert set(body["counts"]) == {"skipped", "queued", "uploaded", "done", "failed"}
-    assert [(r["contactId"], r["number"], r["reason"]) for r in body["rows"]] == [
-        (ids[0], "+14155550111", None), (ids[1], None, "invalid_number"),
-        (ids[2], "+14155550112", None)]
+    assert body["counts"] == {"skipped": 1, "queued": 0, "uploaded": 0, "done": 2, "failed": 0}
+    assert [(r["contactId"], r["number"], r["state"], r["reason"], r["status"], r["outcome"])
+            for r in body["rows"]] == [
+        (ids[0], "+14155550111", "done", None, "completed", "Connected"),
+        (ids[1], None, "skipped", "invalid_number", None, None),
+        (ids[2], "+14155550112", "done", None, "no-answer", "No answer")]
+    sids = {sid for batch in talkstack_sim.batches for sid in batch.sids}
+    assert {body["rows"][0]["talkstackCallId"], body["rows"][2]["talkstackCallId"]} == sids
     assert set(body["rows"][0]) == {"contactId", "number", "state", "reason",
                                     "talkstackCallId", "status", "outcome"}
     assert talkstack_sim.batches[0].agent_id == AGENT

@@ -20,9 +20,11 @@ from store.models import Batch, BatchFile, BatchRow, Call, DeadLetter
 AGENT = "agent-sales"  # an agent the Talkstack simulator knows
 # Seeding these (empty) registers them as contact properties in the HubSpot simulator, so
 # writing talkstack_last_skip_reason back is not a 400 for an unknown property.
-KNOWN_PROPERTIES = ("firstname", "lastname", "company", "phone", "mobilephone",
+KNOWN_PROPERTIES = ("firstname", "lastname", "company", "phone", "mobilephone", "hs_timezone",
                     "talkstack_do_not_call", "talkstack_last_call_at",
-                    "talkstack_last_skip_reason", "hs_timezone")
+                    "talkstack_last_skip_reason", "talkstack_call_attempts",
+                    "talkstack_last_call_duration", "talkstack_last_call_id",
+                    "talkstack_last_call_status")
 FORMULA = '=HYPERLINK("http://x","y")'
 
 
@@ -280,11 +282,15 @@ def _serve_webhooks(app, rt, talkstack_sim):
 
 
 def test_end_to_end_calls_finish_and_rows_reach_done_with_outcomes(
-        app, rt, hubspot_sim, talkstack_sim, worker):
+        make_app, hubspot_sim, talkstack_sim, worker_factory):
+    app = make_app(TALKSTACK_AGENT_ID=AGENT, CALL_RETRY_DELAY_MINUTES=0)
+    rt = app.extensions["connector"]
     ids = seed(hubspot_sim, [{"firstname": f"C{n}", "phone": phone(800 + n)} for n in range(3)])
     talkstack_sim.script_outcome(phone(800), "completed", seconds=42)
-    talkstack_sim.script_outcome(phone(801), "busy")
+    talkstack_sim.script_outcome(phone(801), "busy", repeat=False)  # earns a follow-up...
+    talkstack_sim.script_outcome(phone(801), "completed")  # ...which connects
     talkstack_sim.script_outcome(phone(802), "voicemail")
+    worker_factory(rt)
     server = _serve_webhooks(app, rt, talkstack_sim)
     try:
         batch_id = create_batch(rt, {"listId": hubspot_sim.add_list(ids)})
@@ -293,23 +299,25 @@ def test_end_to_end_calls_finish_and_rows_reach_done_with_outcomes(
         server.stop()
     with rt.db.session() as session:
         rows = session.execute(select(BatchRow.contact_id, BatchRow.state, Call.status,
-                                      Call.outcome, Call.batch_row_id == BatchRow.id)
+                                      Call.outcome, Call.attempt, Call.match)
                                .join(Call, Call.id == BatchRow.call_id)
                                .where(BatchRow.batch_id == batch_id)
                                .order_by(BatchRow.position)).all()
     assert [tuple(r) for r in rows] == [
-        (ids[0], "done", "completed", "Connected", True),
-        (ids[1], "done", "busy", "Busy", True),
-        (ids[2], "done", "voicemail", "Left voicemail", True)]
-    poll(lambda: len(hubspot_sim.calls) == 3, message="call engagements written")
+        (ids[0], "done", "completed", "Connected", 1, "variable"),
+        (ids[1], "done", "completed", "Connected", 2, "request"),  # the follow-up call
+        (ids[2], "done", "voicemail", "Left voicemail", 1, "variable")]
+    assert [r.json["number"] for r in talkstack_sim.requests_to("/call/makeCall")] == [
+        phone(801)]
+    poll(lambda: len(hubspot_sim.calls) == 4, message="one engagement per call")
 
 
 def test_rows_without_a_webhook_are_found_in_call_history(make_app, hubspot_sim,
                                                          talkstack_sim, worker_factory):
-    app = make_app(TALKSTACK_AGENT_ID=AGENT, RECONCILE_AFTER_SECONDS=0)
+    app = make_app(TALKSTACK_AGENT_ID=AGENT, RECONCILE_AFTER_SECONDS=1)
     rt = app.extensions["connector"]
     ids = seed(hubspot_sim, [{"phone": phone(900)}, {"phone": phone(901)}])
-    talkstack_sim.script_outcome(phone(900), "no-answer")
+    talkstack_sim.script_outcome(phone(900), "voicemail")
     talkstack_sim.script_outcome(phone(901), "completed")
     assert talkstack_sim.webhook_url is None  # no webhook will ever come
     worker_factory(rt)
@@ -319,7 +327,7 @@ def test_rows_without_a_webhook_are_found_in_call_history(make_app, hubspot_sim,
         found = session.execute(select(Call.match, Call.status).join(
             BatchRow, BatchRow.call_id == Call.id).where(BatchRow.batch_id == batch_id)
             .order_by(BatchRow.position)).all()
-    assert [tuple(r) for r in found] == [("batch", "no-answer"), ("batch", "completed")]
+    assert [tuple(r) for r in found] == [("batch", "voicemail"), ("batch", "completed")]
     assert len(talkstack_sim.requests_to("/call/get-call-history")) >= 2
 
 
@@ -338,3 +346,32 @@ def worker_factory():
     yield start
     for running in started:
         running.stop()
+
+
+def test_quiet_hours_rows_are_deferred_to_a_call_request_not_put_in_the_file(
+        make_app, hubspot_sim, talkstack_sim, tmp_path):
+    from store.models import CallRequest
+
+    now = utcnow()
+    window = [(now + timedelta(hours=h)).strftime("%H:%M") for h in (3.5, 4.5)]
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f'[quiet_hours]\nstart = "{window[0]}"\nend = "{window[1]}"\n'
+                     'default_timezone = "UTC"\n')
+    rt = make_app(TALKSTACK_AGENT_ID=AGENT, CONNECTOR_CONFIG=str(rules)).extensions["connector"]
+    # Dubai (UTC+4, no DST) is inside the window now; UTC is not.
+    ids = seed(hubspot_sim, [{"phone": phone(950), "hs_timezone": "Asia/Dubai"},
+                             {"phone": phone(951), "hs_timezone": "UTC"}])
+    batch_id = create_batch(rt, {"contactIds": ids}, enqueue=False)
+    run_batch(rt, batch_id)
+    rows = rows_of(rt, batch_id)
+    assert [(r.state, r.reason, r.file_index) for r in rows] == [
+        ("uploaded", None, 1), ("queued", "quiet_hours", None)]
+    assert phone(951).encode() not in talkstack_sim.batches[0].content
+    with rt.db.session() as session:
+        request = session.scalar(select(CallRequest).where(CallRequest.batch_row_id
+                                                           == rows[1].id))
+        assert (request.trigger, request.contact_id) == ("batch", ids[1])
+        request.state, request.reason = "skipped", "opted_out"  # what the dispatcher may decide
+        session.execute(update(Batch).where(Batch.id == batch_id).values(not_before=None))
+    run_batch(rt, batch_id)
+    assert [(r.state, r.reason) for r in rows_of(rt, batch_id)][1] == ("skipped", "opted_out")
