@@ -86,7 +86,7 @@ def _adopt_recent_calls(rt, batch_id: int, since) -> set[int]:
         return adopted
     with rt.db.session() as session:
         rows = session.execute(_open_rows(batch_id).where(
-            BatchRow.number.in_({r.to_number for r in unknown if r.to_number}))).all()
+            BatchRow.number.in_(sorted({r.to_number for r in unknown if r.to_number})))).all()
     by_number = {number: (row_id, contact_id, uploaded_at)
                  for row_id, contact_id, number, uploaded_at in rows}
     for record in unknown:

@@ -78,11 +78,12 @@ def _link_contact_calls(session, batch_id: int) -> None:
 
 
 def _link_chunk(session, batch_id: int, calls: list) -> None:
+    contact_ids = sorted({c.contact_id for c in calls})
     rows = session.execute(select(BatchRow.contact_id, BatchRow.id, BatchRow.number,
                                   BatchRow.uploaded_at)
                            .where(BatchRow.batch_id == batch_id, BatchRow.state == "uploaded",
                                   BatchRow.call_id.is_(None),
-                                  BatchRow.contact_id.in_({c.contact_id for c in calls}))).all()
+                                  BatchRow.contact_id.in_(contact_ids))).all()
     open_rows = {contact_id: (row_id, number, uploaded_at)
                  for contact_id, row_id, number, uploaded_at in rows}
     for call_id, contact_id, to_number, seen_at in calls:

@@ -16,7 +16,7 @@ from integrations.errors import PermanentError, RateLimited, TransientError
 from integrations.hubspot_types import CallInput
 from jobs.deadletters import bury
 from jobs.outbox import CALL_ENGAGEMENT, CALLBACK_COMPLETE, CONTACT_UPDATE, LINGER_SECONDS
-from store.claims import claim_ids, due, release_lock, take_lock
+from store.claims import claim_ids, due, release_lock, renew_lock, take_lock
 from store.clock import utcnow
 from store.models import Call, CallRequest, HubSpotWrite
 
@@ -26,11 +26,12 @@ MAX_WRITE_ATTEMPTS = 8
 
 
 def flush_writes(rt, kind: str) -> None:
-    lock = f"flush:{kind}"
-    if not take_lock(rt.db, lock, lease_seconds=120):
+    lock, lease = f"flush:{kind}", rt.settings.lease_seconds
+    if not take_lock(rt.db, lock, lease_seconds=lease):
         return  # another worker is flushing this kind and will drain it
     try:
         while True:
+            renew_lock(rt.db, lock, lease)
             wait = _linger(rt, kind)
             if wait is None:
                 return

@@ -73,6 +73,12 @@ def _take(db: Database, name: str, lease_seconds: int) -> bool:
         return result.rowcount == 1
 
 
+def renew_lock(db: Database, name: str, lease_seconds: int) -> None:
+    with db.session() as session:
+        session.execute(update(Lock).where(Lock.name == name)
+                        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds)))
+
+
 def release_lock(db: Database, name: str) -> None:
     with db.session() as session:
         session.execute(update(Lock).where(Lock.name == name).values(lease_until=None))

@@ -328,7 +328,26 @@ def test_rows_without_a_webhook_are_found_in_call_history(make_app, hubspot_sim,
             BatchRow, BatchRow.call_id == Call.id).where(BatchRow.batch_id == batch_id)
             .order_by(BatchRow.position)).all()
     assert [tuple(r) for r in found] == [("batch", "voicemail"), ("batch", "completed")]
-    assert len(talkstack_sim.requests_to("/call/get-call-history")) >= 2
+    # One "latest calls" request found both; no per-number lookups were needed.
+    lookups = talkstack_sim.requests_to("/call/get-call-history")
+    assert len(lookups) == 1 and "to" not in lookups[0].query
+
+
+def test_rows_dialled_before_the_latest_page_are_found_by_number(
+        make_app, hubspot_sim, talkstack_sim, worker_factory):
+    rt = make_app(TALKSTACK_AGENT_ID=AGENT, RECONCILE_AFTER_SECONDS=1).extensions["connector"]
+    ids = seed(hubspot_sim, [{"phone": phone(910)}, {"phone": phone(911)}])
+    talkstack_sim.script_outcome(phone(910), "completed")
+    talkstack_sim.script_outcome(phone(911), "voicemail")
+    batch_id = create_batch(rt, {"contactIds": ids}, enqueue=False)
+    run_batch(rt, batch_id)
+    agent = talkstack_sim.calling_agent(AGENT)
+    for n in range(100):  # newer calls push the batch's calls off the "latest" page
+        talkstack_sim.place_call(f"+1650555{n:04d}", agent, {})
+    worker_factory(rt)
+    poll(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
+    by_number = [r.query.get("to") for r in talkstack_sim.requests_to("/call/get-call-history")]
+    assert {phone(910), phone(911)} <= set(by_number)
 
 
 @pytest.fixture

@@ -73,9 +73,9 @@ def stop(process: subprocess.Popen) -> str:
 
 def ready(url: str) -> bool:
     try:
-        return all(requests.get(url + path, timeout=1).status_code == 200
+        return all(requests.get(url + path, timeout=3).status_code == 200
                    for path in ("/healthz", "/readyz"))
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or still starting
         return False
 
 
