@@ -12,8 +12,11 @@ CONTACT_UPDATE = "contact_update"
 CALLBACK_COMPLETE = "callback_complete"
 KINDS = (CALL_ENGAGEMENT, CONTACT_UPDATE, CALLBACK_COMPLETE)
 # Wait this long for more writes before sending a partial batch: it turns a burst of
-# outcomes into a few 100-record requests instead of one request per call.
+# outcomes into a few 100-record requests instead of one request per call. While writes
+# keep arriving (no QUIET_SECONDS gap), keep waiting, but never past MAX_LINGER_SECONDS.
 LINGER_SECONDS = 1.5
+QUIET_SECONDS = 0.75
+MAX_LINGER_SECONDS = 6.0
 
 # One pending flush wake-up per (runtime, kind) in this process is enough: the flush sends
 # everything that is ready and re-schedules itself for what is still lingering, and the

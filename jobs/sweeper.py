@@ -41,7 +41,7 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
         kinds = list(session.scalars(select(HubSpotWrite.kind).distinct().where(
             HubSpotWrite.state == "pending", due(HubSpotWrite), free(HubSpotWrite))))
         batches = list(session.scalars(select(Batch.id).where(
-            Batch.state.in_(("pending", "building", "uploading")), free(Batch), due(Batch))))
+            Batch.state.in_(("pending", "building", "uploading", "uploaded")), free(Batch), due(Batch))))
     if found["requests"]:
         rt.enqueue("dispatch_requests")
     for request_id in dials:

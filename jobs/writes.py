@@ -15,7 +15,14 @@ import metrics
 from integrations.errors import PermanentError, RateLimited, TransientError
 from integrations.hubspot_types import CallInput
 from jobs.deadletters import bury
-from jobs.outbox import CALL_ENGAGEMENT, CALLBACK_COMPLETE, CONTACT_UPDATE, LINGER_SECONDS
+from jobs.outbox import (
+    CALL_ENGAGEMENT,
+    CALLBACK_COMPLETE,
+    CONTACT_UPDATE,
+    LINGER_SECONDS,
+    MAX_LINGER_SECONDS,
+    QUIET_SECONDS,
+)
 from store.claims import claim_ids, due, release_lock, renew_lock, take_lock
 from store.clock import utcnow
 from store.models import Call, CallRequest, HubSpotWrite
@@ -51,14 +58,25 @@ def _ready(kind: str):
 
 
 def _linger(rt, kind: str) -> float | None:
-    """None: nothing to send; 0: send now; >0: wait that long for a fuller batch."""
+    """None: nothing to send; 0: send now; >0: wait that long for a fuller batch.
+
+    A full batch goes at once. Otherwise the batch waits LINGER_SECONDS, and longer while
+    writes keep joining it (a burst of outcomes in progress), up to MAX_LINGER_SECONDS:
+    under a tight HubSpot limit, a stream of half-empty batches would waste the budget.
+    """
     with rt.db.session() as session:
-        count, oldest = session.execute(
-            select(func.count(), func.min(HubSpotWrite.created_at)).where(_ready(kind))).one()
+        count, oldest, newest = session.execute(
+            select(func.count(), func.min(HubSpotWrite.created_at),
+                   func.max(HubSpotWrite.created_at)).where(_ready(kind))).one()
     if not count:
         return None
-    age = (utcnow() - oldest).total_seconds()
-    return 0 if count >= BATCH_LIMIT or age >= LINGER_SECONDS else LINGER_SECONDS - age
+    now = utcnow()
+    age, quiet = (now - oldest).total_seconds(), (now - newest).total_seconds()
+    if count >= BATCH_LIMIT or age >= MAX_LINGER_SECONDS:
+        return 0
+    if age >= LINGER_SECONDS and quiet >= QUIET_SECONDS:
+        return 0
+    return min(max(LINGER_SECONDS - age, QUIET_SECONDS - quiet, 0.05), MAX_LINGER_SECONDS - age)
 
 
 def _send(rt, kind: str, ids: list[int]) -> bool:

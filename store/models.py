@@ -100,7 +100,12 @@ class Call(Timestamps, Base):
     """A Talkstack call, started by us or seen first in a webhook."""
 
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_final_check", "is_final", "next_check_at"),)
+    __table_args__ = (
+        Index("ix_calls_next_check", "next_check_at"),
+        Index("ix_calls_contact", "contact_id"),
+        Index("ix_calls_batch_row", "batch_row_id"),
+        Index("ix_calls_to_number", "to_number"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     talkstack_call_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
@@ -133,7 +138,11 @@ class HubSpotWrite(Timestamps, Base):
     """Outbox of HubSpot writes; flushed in batches of up to 100 per kind."""
 
     __tablename__ = "hubspot_writes"
-    __table_args__ = (Index("ix_writes_kind_state", "kind", "state", "lease_until"),)
+    __table_args__ = (
+        Index("ix_writes_kind_state", "kind", "state", "lease_until"),
+        Index("ix_writes_call", "call_id"),
+        Index("ix_writes_request", "call_request_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # call_engagement | contact_update | callback_complete
@@ -189,6 +198,7 @@ class BatchRow(Base):
     __table_args__ = (
         Index("ix_batch_rows_batch", "batch_id", "position"),
         Index("ix_batch_rows_number", "batch_id", "number"),
+        Index("ix_batch_rows_contact", "batch_id", "contact_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -24,7 +24,9 @@ def running(live):
 
     def build(**env):
         app, _url = live(**env)
-        worker = Worker(app.extensions["connector"], threads=4, sweep_interval=0.3)
+        # A slower sweep than elsewhere: under a 500-call backlog a fast sweeper only
+        # re-enqueues work the queue already holds.
+        worker = Worker(app.extensions["connector"], threads=4, sweep_interval=1.0)
         worker.start()
         workers.append(worker)
         return app
@@ -65,7 +67,7 @@ def test_500_outcomes_under_a_20_per_10s_limit_take_at_most_15_write_requests(
     contacts = hubspot_sim.add_contacts([{"phone": n} for n in numbers])
     for number in numbers:
         talkstack_sim.script_outcome(number, "completed", seconds=30)
-    talkstack_sim.configure_webhooks(intermediate=False)
+    talkstack_sim.configure_webhooks(intermediate=False)  # final ones only: a faster test
     hubspot_sim.set_rate_limit(20, 10)
     before = len(hubspot_sim.requests)  # setup traffic is not the write-back's
 
@@ -75,15 +77,6 @@ def test_500_outcomes_under_a_20_per_10s_limit_take_at_most_15_write_requests(
              and len(hubspot_sim.calls) == 500, timeout=50, interval=0.2,
              message="500 outcomes written")
     traffic = hubspot_sim.requests[before:]
-    import time as _t
-    t0 = traffic[0].at if traffic else 0
-    print("DIAG makeCalls", talkstack_sim.requests_to("/call/makeCall")[0].at - t0, talkstack_sim.requests_to("/call/makeCall")[-1].at - t0)
-    d = talkstack_sim.webhook_deliveries
-    print("DIAG webhooks", len(d), d[0].at - t0, d[-1].at - t0)
-    gc = talkstack_sim.requests_to("/call")
-    print("DIAG get_call", len(gc), gc[0].at - t0, gc[-1].at - t0)
-    for r in traffic:
-        print("DIAG", round(r.at - t0, 2), r.path, r.status, len((r.json or {}).get("inputs", [])))
     writes = [r for r in traffic if r.method == "POST" and r.path in WRITE_PATHS]
     assert len(writes) <= 15, [(r.path, len(r.json["inputs"]), r.status) for r in writes]
     assert all(len(r.json["inputs"]) <= 100 for r in writes)
