@@ -30,7 +30,8 @@ def run_setup(rt, echo=click.echo) -> dict:
     echo(f"HubSpot contact properties: {len(created)} created, "
          f"{len(definitions) - len(created)} already there")
     rt.talkstack.set_webhook_url(talkstack_webhook_url(settings))
-    echo(f"Talkstack call-status webhook registered: {talkstack_webhook_url(settings, masked=True)}")
+    masked_url = talkstack_webhook_url(settings, masked=True)
+    echo(f"Talkstack call-status webhook registered: {masked_url}")
     definition = action_definition(settings.public_base_url, questions)
     done["actionDefinition"] = definition
     if settings.hubspot_app_id and settings.hubspot_developer_api_key:

@@ -106,6 +106,7 @@ class Settings:
     lease_seconds: int = 45
     worker_threads: int = 4
     queue_name: str = "connector"
+    worker_metrics_port: int = 0  # >0: the worker serves its own /metrics on this port
     extra: dict = field(default_factory=dict, compare=False)
 
     def secrets(self) -> list[str]:
@@ -130,6 +131,7 @@ _PARSERS = {
     "sweep_interval_seconds": lambda n, v: _float(n, v, 0.05),
     "lease_seconds": lambda n, v: _int(n, v, 1),
     "worker_threads": lambda n, v: _int(n, v, 1),
+    "worker_metrics_port": lambda n, v: _int(n, v, 0),
     "sandbox": _bool,
 }
 

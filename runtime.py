@@ -35,10 +35,18 @@ class Runtime:
 
     @cached_property
     def talkstack(self):
-        from integrations.talkstack import TalkstackClient
+        from integrations.http import build_session
+        from integrations.talkstack import USER_AGENT, TalkstackClient
+        from metrics import VENDOR_REQUESTS
 
+        def count(response, *_args, **_kwargs):
+            VENDOR_REQUESTS.labels("talkstack", str(response.status_code)).inc()
+
+        session = build_session(USER_AGENT)
+        session.hooks["response"].append(count)
         s = self.settings
         return TalkstackClient(
+            session=session,
             api_base=s.talkstack_api_base,
             calls_base=s.talkstack_calls_base,
             project_id=s.talkstack_project_id,
@@ -59,6 +67,7 @@ class Runtime:
     @cached_property
     def hubspot(self):
         from integrations.hubspot import HubSpotClient
+        from metrics import VENDOR_REQUESTS
 
         s = self.settings
         return HubSpotClient(
@@ -66,6 +75,7 @@ class Runtime:
             base_url=s.hubspot_api_base,
             rate_limiter=self.rate_limiter,
             developer_api_key=s.hubspot_developer_api_key or None,
+            on_request=lambda status: VENDOR_REQUESTS.labels("hubspot", status).inc(),
         )
 
     def enqueue(self, name: str, *args, delay: float | None = None) -> None:

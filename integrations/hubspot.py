@@ -56,7 +56,9 @@ class HubSpotClient(HubSpotSetupMixin):
         developer_api_key: str | None = None,
         max_retries: int = 3,
         sleep=time.sleep,
+        on_request=None,
     ) -> None:
+        # `on_request(status)` is told the outcome of every HTTP attempt (for metrics).
         # retry=False turns off urllib3's hidden retries (3 by default, GET only), so every
         # attempt passes through the rate limiter and our own retry policy.
         sdk = hubspot.Client.create(
@@ -77,7 +79,8 @@ class HubSpotClient(HubSpotSetupMixin):
         self._callbacks = sdk.automation.actions.callbacks_api
         self._definitions = sdk.automation.actions.definitions_api if developer_api_key else None
         self._transport = HubSpotTransport(
-            rate_limiter=rate_limiter, timeout=timeout, max_retries=max_retries, sleep=sleep
+            rate_limiter=rate_limiter, timeout=timeout, max_retries=max_retries, sleep=sleep,
+            on_request=on_request,
         )
         self._call = self._transport.call
 

@@ -136,8 +136,10 @@ def require_response(response, operation: str):
 
 
 class HubSpotTransport:
-    def __init__(self, *, rate_limiter, timeout, max_retries: int, sleep: Callable) -> None:
+    def __init__(self, *, rate_limiter, timeout, max_retries: int, sleep: Callable,
+                 on_request: Callable[[str], None] | None = None) -> None:
         self.rate_limiter = rate_limiter
+        self._on_request = on_request or (lambda _status: None)
         self.timeout = timeout
         self.max_retries = max_retries
         self._sleep = sleep
@@ -171,11 +173,17 @@ class HubSpotTransport:
         if tally is not None:
             tally.requests += 1
         try:
-            return method(*args, _request_timeout=self.timeout, **kwargs)
+            response = method(*args, _request_timeout=self.timeout, **kwargs)
         except API_EXCEPTIONS as exc:
             error = api_error(operation, exc)
+            self._on_request(str(getattr(exc, "status", "") or "error"))
         except urllib3_errors.HTTPError as exc:
             error = transport_error(operation, exc, replay_safe)
+            self._on_request("timeout" if isinstance(exc, urllib3_errors.TimeoutError)
+                             else "connection_error")
+        else:
+            self._on_request("ok")
+            return response
         if isinstance(error, RateLimited) and self.rate_limiter is not None:
             self.rate_limiter.pause(error.retry_after)
         raise error  # outside the except blocks: no chained SDK exception (headers, URL)

@@ -31,6 +31,16 @@ class Worker:
 
     def run(self) -> None:
         """Foreground: huey's run() handles SIGINT/SIGTERM; leases make interrupted work safe."""
+        port = self.rt.settings.worker_metrics_port
+        if port:
+            # Counters of what this worker did (calls started, vendor requests, rate-limit
+            # waits) live in this process; Prometheus scrapes them here.
+            from prometheus_client import start_http_server
+
+            from metrics import REGISTRY
+
+            start_http_server(port, registry=REGISTRY)
+            log.info("worker metrics on :%s/metrics", port)
         sweep(self.rt)
         self.sweeper.start()
         try:

@@ -73,7 +73,7 @@ def test_a_contact_that_never_answers_is_called_max_attempts_times_then_left_alo
     dials = dials_to(talkstack_sim, number)
     assert len(dials) == 3
     assert all(later.at - earlier.at >= DELAY_MINUTES * 60
-               for earlier, later in zip(dials, dials[1:]))
+               for earlier, later in zip(dials, dials[1:], strict=False))
     engagements = engagements_of(hubspot_sim, contact_id)
     assert [e["hs_call_status"] for e in engagements] == ["NO_ANSWER"] * 3
     assert [e["hs_call_disposition"] for e in engagements] == [NO_ANSWER] * 3

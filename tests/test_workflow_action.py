@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import requests
@@ -236,7 +237,13 @@ def test_agent_options_come_from_the_cached_talkstack_agents(action, hubspot_sim
                                 {"label": "Renewals agent", "value": "agent-renewals"}]
     searched = a.post(OPTIONS_PATH, {**request, "fetchOptions": {"q": "renew"}}).json()
     assert searched["options"] == [{"label": "Renewals agent", "value": "agent-renewals"}]
-    assert len(talkstack_sim.requests_to(f"/agent/{talkstack_sim.project_id}")) == 1
+    agent_lists = f"/agent/{talkstack_sim.project_id}"
+    assert len(talkstack_sim.requests_to(agent_lists)) == 1  # served from the cache
+
+    with a.rt.db.session() as session:  # an hour later, the cache is stale
+        session.get(CachedValue, "talkstack_agents").updated_at -= timedelta(hours=1)
+    assert a.post(OPTIONS_PATH, request).json()["options"] == after["options"]
+    wait_for(lambda: len(talkstack_sim.requests_to(agent_lists)) == 2, message="refreshed")
 
 
 def test_agent_options_are_signature_protected(action):

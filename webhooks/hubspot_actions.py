@@ -8,12 +8,16 @@ request never waits on Talkstack.
 from __future__ import annotations
 
 import json
+import logging
+from datetime import timedelta
 
 from flask import Blueprint, jsonify
 from marshmallow import ValidationError
 from sqlalchemy import select
 
 import metrics
+from jobs.agents import AGENTS_CACHE_KEY
+from store.clock import utcnow
 from store.models import CachedValue
 from webhooks import ledger
 from webhooks.hubspot import enqueue_events, parse_json
@@ -22,8 +26,10 @@ from webhooks.verify import reject, runtime, verify_hubspot
 
 bp = Blueprint("hubspot_actions", __name__)
 
+log = logging.getLogger(__name__)
 SOURCE = "hubspot_action"
-AGENTS_CACHE_KEY = "talkstack_agents"
+# Agents added in Talkstack show up in the dropdown once the cache is older than this.
+AGENTS_MAX_AGE = timedelta(minutes=10)
 BLOCK = {"outputFields": {"hs_execution_state": "BLOCK"}}
 
 
@@ -55,25 +61,32 @@ def execute_call_action():
     return jsonify(BLOCK)
 
 
-def cached_agents() -> list[dict]:
+def cached_agents() -> tuple[list[dict], bool]:
+    """(the cached agents, whether the cache is missing or stale)."""
     with runtime().db.session() as session:
         cached = session.scalar(select(CachedValue).where(CachedValue.key == AGENTS_CACHE_KEY))
-    return list(cached.value) if cached else []
+    if cached is None:
+        return [], True
+    return list(cached.value), utcnow() - cached.updated_at > AGENTS_MAX_AGE
+
+
+def _ask_for_agents() -> None:
+    try:
+        runtime().enqueue("refresh_agents")
+    except Exception:  # the dropdown still answers; the next request asks again
+        log.warning("queue unavailable; agent list not refreshed")
 
 
 @bp.post("/webhooks/hubspot/actions/options/agents")
 def agent_options():
     verify_hubspot("hubspot_options", versions=("v2", "v3"))
     request_body = _load(OptionsRequestSchema(), parse_json("hubspot_options"), "hubspot_options")
-    agents = cached_agents()
+    agents, stale = cached_agents()
+    if stale:
+        _ask_for_agents()  # the worker fetches them; this request never waits on Talkstack
     if not agents:
-        # Nothing cached yet: offer the default agent and ask the worker to fetch the list.
         default = runtime().settings.talkstack_agent_id
         agents = [{"id": default, "name": f"Default agent ({default})"}]
-        try:
-            runtime().enqueue("refresh_agents")
-        except Exception:
-            pass
     query = str(request_body["fetchOptions"].get("q") or "").strip().lower()
     options = [{"label": a["name"] or a["id"], "value": a["id"]} for a in agents
                if not query or query in (a["name"] or "").lower()]

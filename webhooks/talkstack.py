@@ -36,7 +36,9 @@ def parse_body(body: bytes, content_type: str) -> dict:
 
 
 def first_value(payload: dict, keys: tuple[str, ...]) -> str | None:
-    for container in (payload, payload.get("call") if isinstance(payload.get("call"), dict) else {}):
+    """The first non-empty value under `keys`, at the top level or nested under `call`."""
+    nested = payload.get("call") if isinstance(payload.get("call"), dict) else {}
+    for container in (payload, nested):
         for key in keys:
             value = container.get(key)
             if isinstance(value, (str, int)) and str(value).strip():
