@@ -182,7 +182,8 @@ def run_sandbox(environ: Mapping[str, str] | None = None, *, options: SandboxOpt
         except ValueError as exc:
             print(f"sandbox: {exc}", file=sys.stderr)
             return 2
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    for noisy in ("werkzeug", "huey"):  # one line per request / task would bury the banner
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     sandbox = Sandbox(options, environ=environ, dotenv_path=dotenv_path)
     try:
         sandbox.start()

@@ -13,6 +13,7 @@ import threading
 from sqlalchemy import exists, select
 
 from jobs.events import event_ids_waiting
+from jobs.health import health_due
 from store.claims import due, free
 from store.clock import utcnow
 from store.models import Batch, Call, CallRequest, HubSpotWrite
@@ -52,6 +53,8 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
         rt.enqueue("flush_writes", kind)
     for batch_id in batches:
         rt.enqueue("run_batch", batch_id)
+    if health_due(rt):  # keeps the console's configuration health fresh
+        rt.enqueue("refresh_health")
     found.update(dials=len(dials), calls=len(calls), writes=len(kinds), batches=len(batches))
     return found
 

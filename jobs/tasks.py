@@ -14,6 +14,7 @@ def _task_table():
     from jobs.batches import run_batch
     from jobs.calls import dispatch_requests, place_call, place_calls
     from jobs.events import process_event
+    from jobs.health import refresh_health
     from jobs.outcomes import reconcile_call
     from jobs.sweeper import sweep
     from jobs.writes import flush_writes
@@ -27,6 +28,7 @@ def _task_table():
         "flush_writes": flush_writes,
         "run_batch": run_batch,
         "refresh_agents": refresh_agents,
+        "refresh_health": refresh_health,
         "sweep": sweep,
     }
 

@@ -72,7 +72,10 @@ def test_login_sets_a_session_and_logout_ends_it(client, rt):
     response = client.post("/login", data={"token": rt.settings.api_token, "next": "/events"})
     assert response.status_code == 303 and response.headers["Location"] == "/events"
     assert "HttpOnly" in response.headers["Set-Cookie"]
-    assert client.get("/events").status_code == 200
+    page = client.get("/events")
+    assert page.status_code == 200
+    assert "script-src 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
     assert client.post("/logout", data={"csrf_token": csrf_of(client)}).status_code == 303
     assert client.get("/events").status_code == 302
 
@@ -206,11 +209,12 @@ def test_health_page_shows_the_cached_check(console):
     app, client = console
     rt = app.extensions["connector"]
     assert "Not checked yet" in client.get("/health").get_data(as_text=True)
+    record_webhook_registration(rt, "https://elsewhere.example/webhooks/talkstack/old")
     refresh_health(rt)
     page = client.get("/health").get_data(as_text=True)
-    assert 'id="overall">healthy' in page
+    assert 'id="overall">needs attention' in page
     assert page.count('<span class="badge ok">ok</span>') == 4
-    assert "not verified" in page  # setup recorded nothing and no webhook arrived yet
+    assert '<span class="badge bad">problem</span>' in page and "differs" in page
     record_webhook_registration(rt, talkstack_webhook_url(rt.settings))
     refresh_health(rt)
     page = client.get("/health").get_data(as_text=True)

@@ -33,6 +33,18 @@ def test_healthy_after_setup(rt, setup_done):
         ("hubspot", "properties", "talkstack", "agent", "webhook"), True)
 
 
+def test_unverified_webhook_is_unknown_not_a_failure(rt, setup_done):
+    from sqlalchemy import delete
+
+    from jobs.health import WEBHOOK_REGISTRATION_KEY
+    from store.models import CachedValue
+
+    with rt.db.session() as session:  # as if setup never recorded the registration
+        session.execute(delete(CachedValue).where(CachedValue.key == WEBHOOK_REGISTRATION_KEY))
+    result = check_health(rt)
+    assert result["checks"]["webhook"]["ok"] is None and result["healthy"] is True
+
+
 def test_missing_properties_are_named(rt):
     result = check_health(rt)  # setup never ran
     properties = result["checks"]["properties"]
@@ -61,12 +73,13 @@ def test_webhook_registration_for_another_url_is_a_problem(rt, setup_done):
 
 def test_cache_staleness_and_gauges(client, rt, setup_done):
     assert cached_health(rt) is None and health_due(rt)
+    record_webhook_registration(rt, "https://elsewhere.example/webhooks/talkstack/old")
     refresh_health(rt)
     assert cached_health(rt)["checks"]["hubspot"]["ok"] is True
     assert not health_due(rt) and health_due(rt, max_age_seconds=-1)
     scraped = client.get("/metrics").get_data(as_text=True)
     assert 'connector_health_check{check="hubspot"} 1.0' in scraped
-    assert 'connector_health_check{check="webhook"} -1.0' in scraped
+    assert 'connector_health_check{check="webhook"} 0.0' in scraped
 
 
 def test_check_now_runs_in_the_worker(client, rt, worker, setup_done):

@@ -88,8 +88,10 @@ def test_500_outcomes_under_a_20_per_10s_limit_take_at_most_15_write_requests(
         assert hubspot_sim.contacts[contact_id]["talkstack_last_call_id"] == sid
     rt = app.extensions["connector"]
     with rt.db.session() as session:
-        states = set(session.scalars(select(HubSpotWrite.state)))
-    assert states == {"done"}
+        rows = list(session.scalars(select(HubSpotWrite)))
+    assert {r.state for r in rows} == {"done"}, [
+        (r.id, r.kind, r.object_key, r.state, r.created_at, r.not_before, r.lease_until,
+         r.attempts, r.payload) for r in rows if r.state != "done"]
 
 
 def test_a_refused_write_is_dead_lettered_with_its_reason(running, hubspot_sim, talkstack_sim):

@@ -145,7 +145,7 @@ def test_busy_and_unanswered_calls_succeed_after_their_follow_ups(action, hubspo
             (unanswered_cb, "+14155550163", "no-answer", "No answer")):
         outputs = completed(hubspot_sim, callback_id)
         sids = [c.sid for c in talkstack_sim.call_list() if c.number == number]
-        assert len(sids) == 2
+        assert len(sids) == 2, (number, sids, outputs)
         assert outputs == {"hs_execution_state": "SUCCESS", "call_status": status,
                            "call_outcome": outcome, "duration_seconds": 0,
                            "talkstack_call_id": sids[-1], "attempts": 2}

@@ -70,12 +70,20 @@ class Process:
             self.kill()
             return self.popen.returncode
 
-    def log_tail(self, lines: int = 60) -> str:
+    def log_lines(self) -> list[str]:
         try:
-            text = self.log_path.read_text(errors="replace")
+            return self.log_path.read_text(errors="replace").splitlines()
         except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+            return []
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_lines()[-lines:])
+
+    def log_problems(self, limit: int = 60) -> str:
+        """WARNING/ERROR lines and tracebacks: what to read first when a test failed."""
+        marked = [line for line in self.log_lines()
+                  if any(word in line for word in ("WARNING", "ERROR", "Traceback", "Error:"))]
+        return "\n".join(marked[:limit])
 
 
 @dataclass
@@ -133,8 +141,9 @@ class Processes:
             if process.alive():
                 process.terminate(timeout=10)
 
-    def logs(self, lines: int = 40) -> str:
-        return "\n".join(f"--- {p.name} pid {p.pid} ({p.log_path.name})\n{p.log_tail(lines)}"
+    def logs(self, lines: int = 15) -> str:
+        return "\n".join(f"--- {p.name} pid {p.pid} ({p.log_path}): problems\n"
+                         f"{p.log_problems()}\n--- last lines\n{p.log_tail(lines)}"
                          for p in self.started)
 
 
