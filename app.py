@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 
 import metrics
-from config import Settings, load_settings
+from config import Settings, is_sandbox_environment, load_settings, read_environment
 from errors import register_error_handlers
 from logs import install_redaction
 from runtime import Runtime
@@ -19,9 +19,14 @@ log = logging.getLogger(__name__)
 
 def create_app(config: Settings | dict | None = None, *, runtime: Runtime | None = None) -> Flask:
     """Build the app. `config` is Settings, or env-style overrides ({"API_TOKEN": ...})."""
-    settings = config if isinstance(config, Settings) else load_settings(
-        None if config is None else {**_environ(), **config}
-    )
+    if isinstance(config, Settings):
+        settings = config
+    elif config is None and is_sandbox_environment(read_environment()):
+        from sandbox_settings import sandbox_settings  # no vendor credential: SPEC §10
+
+        settings = sandbox_settings()
+    else:
+        settings = load_settings(None if config is None else {**_environ(), **config})
     install_redaction(settings.secrets())
     runtime = runtime or Runtime(settings)
     if runtime.db.is_sqlite:
@@ -29,7 +34,8 @@ def create_app(config: Settings | dict | None = None, *, runtime: Runtime | None
 
     app = Flask(__name__, instance_path=settings.instance_path)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=settings.api_token,
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"))
     app.json.sort_keys = False
     app.extensions["connector"] = runtime
     register_error_handlers(app)
@@ -48,9 +54,8 @@ def _environ() -> dict:
 
 def _register_blueprints(app: Flask) -> None:
     from api import register as register_api
-    from webhooks import register as register_webhooks
-
     from cli import register as register_cli
+    from webhooks import register as register_webhooks
 
     register_webhooks(app)
     register_api(app)

@@ -10,11 +10,15 @@ from flask import current_app
 from domain.action_definition import action_definition
 from domain.hubspot_schema import PROPERTY_GROUP, contact_property_definitions
 from integrations.errors import IntegrationError
+from jobs.health import record_webhook_registration
+from jobs.health import talkstack_webhook_url as registered_url
 
 
 def talkstack_webhook_url(settings, *, masked: bool = False) -> str:
-    token = "<TALKSTACK_WEBHOOK_TOKEN>" if masked else settings.talkstack_webhook_token
-    return f"{settings.public_base_url.rstrip('/')}/webhooks/talkstack/{token}"
+    if masked:  # for printing: the token is a secret
+        base = settings.public_base_url.rstrip("/")
+        return f"{base}/webhooks/talkstack/<TALKSTACK_WEBHOOK_TOKEN>"
+    return registered_url(settings)
 
 
 def run_setup(rt, echo=click.echo) -> dict:
@@ -30,6 +34,7 @@ def run_setup(rt, echo=click.echo) -> dict:
     echo(f"HubSpot contact properties: {len(created)} created, "
          f"{len(definitions) - len(created)} already there")
     rt.talkstack.set_webhook_url(talkstack_webhook_url(settings))
+    record_webhook_registration(rt, talkstack_webhook_url(settings))
     masked_url = talkstack_webhook_url(settings, masked=True)
     echo(f"Talkstack call-status webhook registered: {masked_url}")
     definition = action_definition(settings.public_base_url, questions)
