@@ -33,9 +33,13 @@ def create_app(config: Settings | dict | None = None, *, runtime: Runtime | None
         upgrade(runtime.db)  # embedded default: web and worker migrate at start
 
     app = Flask(__name__, instance_path=settings.instance_path)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, SECRET_KEY=settings.api_token,
-                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"))
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SECRET_KEY=settings.api_token,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+    )
     app.json.sort_keys = False
     app.extensions["connector"] = runtime
     register_error_handlers(app)

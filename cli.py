@@ -26,20 +26,26 @@ def migrate_command():
 
 
 @connector.command("worker")
-@click.option("--threads", type=int, default=None, help="Consumer threads (default WORKER_THREADS).")
+@click.option(
+    "--threads", type=int, default=None, help="Consumer threads (default WORKER_THREADS)."
+)
 def worker_command(threads):
     """Run the queue consumer and the sweeper in the foreground."""
     from jobs.worker import Worker
 
     rt = runtime()
-    click.echo(f"worker: {threads or rt.settings.worker_threads} threads, queue "
-               f"{'redis' if rt.settings.redis_url else 'sqlite'}")
+    click.echo(
+        f"worker: {threads or rt.settings.worker_threads} threads, queue "
+        f"{'redis' if rt.settings.redis_url else 'sqlite'}"
+    )
     Worker(rt, threads=threads).run()
 
 
 @connector.command("call")
 @click.argument("contact_id")
-@click.option("--agent", "agent_id", default=None, help="Talkstack agent id (default agent if omitted).")
+@click.option(
+    "--agent", "agent_id", default=None, help="Talkstack agent id (default agent if omitted)."
+)
 def call_command(contact_id, agent_id):
     """Ask for a call to CONTACT_ID (the worker applies the calling policy)."""
     from api.calls import start_call
@@ -56,8 +62,10 @@ def reconcile_command():
     from jobs.sweeper import sweep
 
     found = sweep(runtime(), reconcile_all=True)
-    click.echo(f"queued checks for {found['calls']} calls; "
-               f"{found['events']} events, {found['dials']} dials, {found['writes']} write kinds")
+    click.echo(
+        f"queued checks for {found['calls']} calls; "
+        f"{found['events']} events, {found['dials']} dials, {found['writes']} write kinds"
+    )
 
 
 @connector.command("replay")

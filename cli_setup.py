@@ -24,15 +24,22 @@ def talkstack_webhook_url(settings, *, masked: bool = False) -> str:
 def run_setup(rt, echo=click.echo) -> dict:
     """Idempotent: existing properties are left alone; returns what was done."""
     settings, questions = rt.settings, rt.rules.questions
-    done = {"groupCreated": rt.hubspot.ensure_property_group(PROPERTY_GROUP["name"],
-                                                            PROPERTY_GROUP["label"])}
-    echo(f"HubSpot property group '{PROPERTY_GROUP['name']}': "
-         + ("created" if done["groupCreated"] else "already there"))
+    done = {
+        "groupCreated": rt.hubspot.ensure_property_group(
+            PROPERTY_GROUP["name"], PROPERTY_GROUP["label"]
+        )
+    }
+    echo(
+        f"HubSpot property group '{PROPERTY_GROUP['name']}': "
+        + ("created" if done["groupCreated"] else "already there")
+    )
     definitions = contact_property_definitions(questions)
     created = rt.hubspot.ensure_properties(definitions)
     done["propertiesCreated"] = created
-    echo(f"HubSpot contact properties: {len(created)} created, "
-         f"{len(definitions) - len(created)} already there")
+    echo(
+        f"HubSpot contact properties: {len(created)} created, "
+        f"{len(definitions) - len(created)} already there"
+    )
     rt.talkstack.set_webhook_url(talkstack_webhook_url(settings))
     record_webhook_registration(rt, talkstack_webhook_url(settings))
     masked_url = talkstack_webhook_url(settings, masked=True)
@@ -40,13 +47,18 @@ def run_setup(rt, echo=click.echo) -> dict:
     definition = action_definition(settings.public_base_url, questions)
     done["actionDefinition"] = definition
     if settings.hubspot_app_id and settings.hubspot_developer_api_key:
-        done["actionDefinitionId"] = rt.hubspot.upsert_action_definition(settings.hubspot_app_id,
-                                                                         definition)
-        echo(f"Workflow action 'Call with Talkstack AI' saved in app {settings.hubspot_app_id} "
-             f"(definition {done['actionDefinitionId']})")
+        done["actionDefinitionId"] = rt.hubspot.upsert_action_definition(
+            settings.hubspot_app_id, definition
+        )
+        echo(
+            f"Workflow action 'Call with Talkstack AI' saved in app {settings.hubspot_app_id} "
+            f"(definition {done['actionDefinitionId']})"
+        )
     else:
-        echo("Workflow action definition (set HUBSPOT_APP_ID and HUBSPOT_DEVELOPER_API_KEY "
-             "to create it automatically):")
+        echo(
+            "Workflow action definition (set HUBSPOT_APP_ID and HUBSPOT_DEVELOPER_API_KEY "
+            "to create it automatically):"
+        )
     echo(json.dumps(definition, indent=2))
     return done
 

@@ -23,10 +23,24 @@ VENDOR_CREDENTIALS = (
     "TALKSTACK_EMAIL",
     "TALKSTACK_PASSWORD",
 )
-ALWAYS_REQUIRED = ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET", "TALKSTACK_PROJECT_ID",
-                   "TALKSTACK_AGENT_ID", "TALKSTACK_WEBHOOK_TOKEN", "PUBLIC_BASE_URL", "API_TOKEN")
-SECRET_NAMES = ("API_TOKEN", "HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET", "TALKSTACK_API_KEY",
-                "TALKSTACK_PASSWORD", "HUBSPOT_DEVELOPER_API_KEY", "TALKSTACK_WEBHOOK_TOKEN")
+ALWAYS_REQUIRED = (
+    "HUBSPOT_ACCESS_TOKEN",
+    "HUBSPOT_CLIENT_SECRET",
+    "TALKSTACK_PROJECT_ID",
+    "TALKSTACK_AGENT_ID",
+    "TALKSTACK_WEBHOOK_TOKEN",
+    "PUBLIC_BASE_URL",
+    "API_TOKEN",
+)
+SECRET_NAMES = (
+    "API_TOKEN",
+    "HUBSPOT_ACCESS_TOKEN",
+    "HUBSPOT_CLIENT_SECRET",
+    "TALKSTACK_API_KEY",
+    "TALKSTACK_PASSWORD",
+    "HUBSPOT_DEVELOPER_API_KEY",
+    "TALKSTACK_WEBHOOK_TOKEN",
+)
 
 
 class ConfigError(Exception):
@@ -136,7 +150,9 @@ _PARSERS = {
 }
 
 
-def read_environment(environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env") -> dict:
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env"
+) -> dict:
     """The process environment over the `.env` file (the environment wins)."""
     values: dict[str, str] = {}
     if dotenv_path and Path(dotenv_path).is_file():
@@ -150,8 +166,9 @@ def is_sandbox_environment(values: Mapping[str, str]) -> bool:
     return not any(values.get(name) for name in VENDOR_CREDENTIALS)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env",
-                  **overrides) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | None = ".env", **overrides
+) -> Settings:
     values = read_environment(environ, dotenv_path)
     kwargs: dict = {}
     for f in fields(Settings):
@@ -174,10 +191,19 @@ def validate(settings: Settings) -> None:
     for name in ALWAYS_REQUIRED:
         if not getattr(settings, name.lower()):
             raise ConfigError(f"missing required environment variable {name}")
-    if not settings.talkstack_api_key and not (settings.talkstack_email and settings.talkstack_password):
-        raise ConfigError("missing required environment variable TALKSTACK_API_KEY "
-                          "(or TALKSTACK_EMAIL and TALKSTACK_PASSWORD)")
-    for name in ("PUBLIC_BASE_URL", "HUBSPOT_API_BASE", "TALKSTACK_API_BASE", "TALKSTACK_CALLS_BASE"):
+    if not settings.talkstack_api_key and not (
+        settings.talkstack_email and settings.talkstack_password
+    ):
+        raise ConfigError(
+            "missing required environment variable TALKSTACK_API_KEY "
+            "(or TALKSTACK_EMAIL and TALKSTACK_PASSWORD)"
+        )
+    for name in (
+        "PUBLIC_BASE_URL",
+        "HUBSPOT_API_BASE",
+        "TALKSTACK_API_BASE",
+        "TALKSTACK_CALLS_BASE",
+    ):
         value = getattr(settings, name.lower())
         if value and not value.startswith(("http://", "https://")):
             raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
@@ -197,5 +223,5 @@ def queue_url(settings: Settings) -> str:
         return settings.redis_url
     db = database_url(settings)
     if db.startswith("sqlite:///") and db != "sqlite:///:memory:":
-        return f"sqlite:///{Path(db[len('sqlite:///'):]).with_name('queue.db')}"
+        return f"sqlite:///{Path(db[len('sqlite:///') :]).with_name('queue.db')}"
     return f"sqlite:///{Path(settings.instance_path) / 'queue.db'}"

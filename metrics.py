@@ -12,7 +12,9 @@ EVENTS_RECEIVED = Counter(
     "connector_events_received", "Inbound deliveries accepted", ["source"], registry=REGISTRY
 )
 EVENTS_REJECTED = Counter(
-    "connector_events_rejected", "Inbound deliveries rejected", ["source", "reason"],
+    "connector_events_rejected",
+    "Inbound deliveries rejected",
+    ["source", "reason"],
     registry=REGISTRY,
 )
 CALLS_STARTED = Counter("connector_calls_started", "makeCall requests accepted", registry=REGISTRY)
@@ -23,16 +25,22 @@ OUTCOMES_WRITTEN = Counter(
     "connector_outcomes_written", "HubSpot writes completed", ["kind"], registry=REGISTRY
 )
 VENDOR_REQUESTS = Counter(
-    "connector_vendor_requests", "Outbound vendor requests", ["vendor", "status"],
+    "connector_vendor_requests",
+    "Outbound vendor requests",
+    ["vendor", "status"],
     registry=REGISTRY,
 )
 RATE_LIMIT_WAIT = Counter(
-    "connector_rate_limit_wait_seconds", "Seconds spent waiting on the HubSpot rate limiter",
+    "connector_rate_limit_wait_seconds",
+    "Seconds spent waiting on the HubSpot rate limiter",
     registry=REGISTRY,
 )
 REQUEST_LATENCY = Histogram(
-    "connector_http_request_seconds", "Time to answer inbound HTTP requests", ["endpoint"],
-    registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+    "connector_http_request_seconds",
+    "Time to answer inbound HTTP requests",
+    ["endpoint"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
 
 
@@ -53,18 +61,23 @@ class StateCollector:
         except Exception:  # a scrape must not fail because the queue is briefly away
             return
         yield queue
-        tables = (("connector_inbound_events", InboundEvent), ("connector_call_requests", CallRequest),
-                  ("connector_hubspot_writes", HubSpotWrite))
+        tables = (
+            ("connector_inbound_events", InboundEvent),
+            ("connector_call_requests", CallRequest),
+            ("connector_hubspot_writes", HubSpotWrite),
+        )
         with self.runtime.db.session() as session:
             for name, model in tables:
-                family = GaugeMetricFamily(name, f"Rows in {model.__tablename__} by state",
-                                           labels=["state"])
+                family = GaugeMetricFamily(
+                    name, f"Rows in {model.__tablename__} by state", labels=["state"]
+                )
                 rows = session.execute(select(model.state, func.count()).group_by(model.state))
                 for state, count in rows:
                     family.add_metric([state], count)
                 yield family
-            dead = session.scalar(select(func.count()).select_from(DeadLetter)
-                                  .where(DeadLetter.replayed_at.is_(None)))
+            dead = session.scalar(
+                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
+            )
             family = GaugeMetricFamily("connector_dead_letters", "Dead letters not yet replayed")
             family.add_metric([], dead or 0)
             yield family

@@ -61,8 +61,13 @@ class Runtime:
         from metrics import RATE_LIMIT_WAIT
 
         storage = self.settings.redis_url or "memory://"
-        return RateLimiter(self.settings.hubspot_rate_limit, 10, storage_uri=storage,
-                           key=f"{self.settings.queue_name}:hubspot", on_wait=RATE_LIMIT_WAIT.inc)
+        return RateLimiter(
+            self.settings.hubspot_rate_limit,
+            10,
+            storage_uri=storage,
+            key=f"{self.settings.queue_name}:hubspot",
+            on_wait=RATE_LIMIT_WAIT.inc,
+        )
 
     @cached_property
     def hubspot(self):

@@ -28,8 +28,14 @@ def start_call(rt, contact_id: str, agent_id: str | None, variables: dict, trigg
     from jobs.events import create_request
 
     key = f"{trigger}:{uuid.uuid4().hex}"
-    create_request(rt, trigger=trigger, trigger_key=key, contact_id=contact_id,
-                   agent_id=agent_id, variables=variables)
+    create_request(
+        rt,
+        trigger=trigger,
+        trigger_key=key,
+        contact_id=contact_id,
+        agent_id=agent_id,
+        variables=variables,
+    )
     with rt.db.session() as session:
         return session.query(CallRequest.id).filter_by(trigger_key=key).scalar()
 

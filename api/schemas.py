@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-ContactId = fields.String(required=True, validate=validate.Regexp(r"^[1-9][0-9]{0,19}$",
-                          error="must be a HubSpot record id (digits)"))
+ContactId = fields.String(
+    required=True,
+    validate=validate.Regexp(r"^[1-9][0-9]{0,19}$", error="must be a HubSpot record id (digits)"),
+)
 
 
 class CallCreateSchema(Schema):
@@ -14,17 +16,18 @@ class CallCreateSchema(Schema):
 
     contactId = ContactId
     agentId = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
-    variables = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
-                            values=fields.String(validate=validate.Length(max=2000)),
-                            load_default=dict)
+    variables = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.String(validate=validate.Length(max=2000)),
+        load_default=dict,
+    )
 
 
 class FilterSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    filterGroups = fields.List(fields.Dict(), required=True,
-                               validate=validate.Length(min=1, max=5))
+    filterGroups = fields.List(fields.Dict(), required=True, validate=validate.Length(min=1, max=5))
 
 
 class BatchCreateSchema(Schema):
@@ -32,8 +35,11 @@ class BatchCreateSchema(Schema):
         unknown = EXCLUDE
 
     listId = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{1,20}$"))
-    contactIds = fields.List(fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,19}$")),
-                             load_default=None, validate=validate.Length(min=1, max=100_000))
+    contactIds = fields.List(
+        fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,19}$")),
+        load_default=None,
+        validate=validate.Length(min=1, max=100_000),
+    )
     filter = fields.Nested(FilterSchema, load_default=None)
     agentId = fields.String(load_default=None, validate=validate.Length(min=1, max=128))
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))

@@ -85,8 +85,9 @@ def decide(
         return Decision(None, MAX_ATTEMPTS)
     if any(is_true(properties.get(name)) for name in settings.do_not_call_properties):
         return Decision(None, OPTED_OUT)
-    number = normalise_contact_number(properties.get("phone"), properties.get("mobilephone"),
-                                      settings.region)
+    number = normalise_contact_number(
+        properties.get("phone"), properties.get("mobilephone"), settings.region
+    )
     if number.e164 is None:
         return Decision(None, number.reason)
     if numbers_taken is not None:
@@ -94,13 +95,17 @@ def decide(
             return Decision(number.e164, DUPLICATE)
         numbers_taken.add(number.e164)
     if attempts_so_far == 0:
-        recent = [t for t in (last_called_at, _parse_hubspot_time(
-            properties.get("talkstack_last_call_at"))) if t is not None]
+        recent = [
+            t
+            for t in (last_called_at, _parse_hubspot_time(properties.get("talkstack_last_call_at")))
+            if t is not None
+        ]
         if recent and now - max(recent) < settings.cooldown:
             return Decision(number.e164, COOLDOWN)
     if settings.quiet_hours is not None:
-        allowed = settings.quiet_hours.next_allowed(now.replace(tzinfo=UTC),
-                                                    properties.get("hs_timezone"))
+        allowed = settings.quiet_hours.next_allowed(
+            now.replace(tzinfo=UTC), properties.get("hs_timezone")
+        )
         if allowed is not None:
             return Decision(number.e164, None, allowed.astimezone(UTC).replace(tzinfo=None))
     return Decision(number.e164)

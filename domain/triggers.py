@@ -16,8 +16,9 @@ class TriggerMatch:
     resets_property: str | None = None  # the trigger property to set back to false
 
 
-def match_event(event: dict, *, trigger_property: str, call_on_creation: bool,
-                rules) -> TriggerMatch | None:
+def match_event(
+    event: dict, *, trigger_property: str, call_on_creation: bool, rules
+) -> TriggerMatch | None:
     """Return the call this event asks for, or None when it asks for nothing."""
     kind = event.get("subscriptionType") or event.get("eventType")
     contact_id = str(event.get("objectId") or "")

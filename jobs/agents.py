@@ -15,8 +15,12 @@ def refresh_agents(rt) -> list[dict]:
     agents = [{"id": a.id, "name": a.name or a.id} for a in rt.talkstack.list_agents()]
     insert = sqlite_insert if rt.db.is_sqlite else pg_insert
     with rt.db.session() as session:
-        statement = insert(CachedValue).values(key=AGENTS_CACHE_KEY, value=agents,
-                                               updated_at=utcnow())
-        session.execute(statement.on_conflict_do_update(
-            index_elements=["key"], set_={"value": agents, "updated_at": utcnow()}))
+        statement = insert(CachedValue).values(
+            key=AGENTS_CACHE_KEY, value=agents, updated_at=utcnow()
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key"], set_={"value": agents, "updated_at": utcnow()}
+            )
+        )
     return agents

@@ -13,8 +13,13 @@ from domain.outcomes import action_failure_outputs
 from domain.rules import build_dynamic_variables
 from integrations.errors import AmbiguousCallError, PermanentError, TransientError
 from jobs.deadletters import bury
-from jobs.outbox import CALLBACK_COMPLETE, CONTACT_UPDATE, callback_completion, contact_update
-from jobs.outbox import request_flush
+from jobs.outbox import (
+    CALLBACK_COMPLETE,
+    CONTACT_UPDATE,
+    callback_completion,
+    contact_update,
+    request_flush,
+)
 from store.claims import claim_ids, claim_one, due
 from store.clock import utcnow
 from store.models import Call, CallRequest
@@ -27,9 +32,12 @@ DISPATCH_CHUNK = 100  # one contact batch read per chunk
 def policy_settings(rt) -> policy.PolicySettings:
     s = rt.settings
     return policy.PolicySettings(
-        region=s.default_phone_region, do_not_call_properties=s.do_not_call_properties,
-        cooldown=timedelta(hours=s.call_cooldown_hours), max_attempts=s.call_max_attempts,
-        quiet_hours=rt.rules.quiet_hours)
+        region=s.default_phone_region,
+        do_not_call_properties=s.do_not_call_properties,
+        cooldown=timedelta(hours=s.call_cooldown_hours),
+        max_attempts=s.call_max_attempts,
+        quiet_hours=rt.rules.quiet_hours,
+    )
 
 
 def variable_properties(rt) -> list[str]:
@@ -39,8 +47,13 @@ def variable_properties(rt) -> list[str]:
 def dispatch_requests(rt) -> None:
     """Decide for every due pending request, 100 contacts per HubSpot read."""
     while True:
-        ids = claim_ids(rt.db, CallRequest, (CallRequest.state == "pending") & due(CallRequest),
-                        limit=DISPATCH_CHUNK, lease_seconds=rt.settings.lease_seconds)
+        ids = claim_ids(
+            rt.db,
+            CallRequest,
+            (CallRequest.state == "pending") & due(CallRequest),
+            limit=DISPATCH_CHUNK,
+            lease_seconds=rt.settings.lease_seconds,
+        )
         if not ids:
             return
         _dispatch_chunk(rt, ids)
@@ -53,7 +66,8 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
         contact_ids = sorted({r.contact_id for r in requests})
     try:
         contacts = rt.hubspot.read_contacts(
-            contact_ids, policy.properties_to_read(settings, variable_properties(rt)))
+            contact_ids, policy.properties_to_read(settings, variable_properties(rt))
+        )
     except TransientError as exc:
         _postpone(rt, ids, getattr(exc, "retry_after", None) or 10, exc)
         return
@@ -65,9 +79,13 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
             if properties is None:
                 _skip(session, request, "contact_not_found", write_contact=False)
                 continue
-            decision = policy.decide(properties, settings, now=now,
-                                     attempts_so_far=request.attempts,
-                                     last_called_at=last_calls.get(request.contact_id))
+            decision = policy.decide(
+                properties,
+                settings,
+                now=now,
+                attempts_so_far=request.attempts,
+                last_called_at=last_calls.get(request.contact_id),
+            )
             _apply(rt, session, request, decision, properties)
             if request.state == "dialing":  # a second trigger in this chunk is a cooldown
                 last_calls[request.contact_id] = now
@@ -77,11 +95,17 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
 
 def _last_call_times(session, contact_ids) -> dict:
     """When each contact was last dialled; a dial in flight counts as just now."""
-    rows = session.execute(select(Call.contact_id, func.max(Call.created_at))
-                           .where(Call.contact_id.in_(contact_ids)).group_by(Call.contact_id))
+    rows = session.execute(
+        select(Call.contact_id, func.max(Call.created_at))
+        .where(Call.contact_id.in_(contact_ids))
+        .group_by(Call.contact_id)
+    )
     times = dict(rows.all())
-    in_flight = session.scalars(select(CallRequest.contact_id).where(
-        CallRequest.contact_id.in_(contact_ids), CallRequest.state == "dialing"))
+    in_flight = session.scalars(
+        select(CallRequest.contact_id).where(
+            CallRequest.contact_id.in_(contact_ids), CallRequest.state == "dialing"
+        )
+    )
     for contact_id in in_flight:
         times[contact_id] = utcnow()
     return times
@@ -94,14 +118,22 @@ def _apply(rt, session, request: CallRequest, decision: policy.Decision, propert
         _skip(session, request, decision.skip_reason)
     elif decision.defer_until is not None:
         if request.reason != policy.QUIET_HOURS:
-            contact_update(session, request.contact_id,
-                           {"talkstack_last_skip_reason": policy.QUIET_HOURS}, request_id=request.id)
+            contact_update(
+                session,
+                request.contact_id,
+                {"talkstack_last_skip_reason": policy.QUIET_HOURS},
+                request_id=request.id,
+            )
         request.reason, request.not_before = policy.QUIET_HOURS, decision.defer_until
     else:
-        variables = build_dynamic_variables(request.contact_id, properties,
-                                            list(rt.settings.call_variables), rt.rules.variables)
-        request.variables = {**variables, **(request.variables or {}),
-                             "hubspot_contact_id": request.contact_id}
+        variables = build_dynamic_variables(
+            request.contact_id, properties, list(rt.settings.call_variables), rt.rules.variables
+        )
+        request.variables = {
+            **variables,
+            **(request.variables or {}),
+            "hubspot_contact_id": request.contact_id,
+        }
         request.state, request.reason, request.not_before = "dialing", None, None
 
 
@@ -109,11 +141,16 @@ def _skip(session, request: CallRequest, reason: str, *, write_contact: bool = T
     request.state, request.reason, request.lease_until = "skipped", reason, None
     metrics.CALLS_SKIPPED.labels(reason).inc()
     if write_contact:
-        contact_update(session, request.contact_id, {"talkstack_last_skip_reason": reason},
-                       request_id=request.id)
+        contact_update(
+            session,
+            request.contact_id,
+            {"talkstack_last_skip_reason": reason},
+            request_id=request.id,
+        )
     if request.callback_id:
-        callback_completion(session, request.callback_id, action_failure_outputs(reason),
-                            request_id=request.id)
+        callback_completion(
+            session, request.callback_id, action_failure_outputs(reason), request_id=request.id
+        )
         request.callback_state = "queued"
 
 
@@ -130,16 +167,25 @@ def _postpone(rt, ids, seconds: float, exc: Exception) -> None:
 def place_calls(rt) -> None:
     """Wake-up for every request ready to dial."""
     with rt.db.session() as session:
-        ids = list(session.scalars(select(CallRequest.id).where(
-            CallRequest.state == "dialing", due(CallRequest)).order_by(CallRequest.id)))
+        ids = list(
+            session.scalars(
+                select(CallRequest.id)
+                .where(CallRequest.state == "dialing", due(CallRequest))
+                .order_by(CallRequest.id)
+            )
+        )
     for request_id in ids:
         rt.enqueue("place_call", request_id)
 
 
 def place_call(rt, request_id: int) -> None:
-    if not claim_one(rt.db, CallRequest, request_id,
-                     (CallRequest.state == "dialing") & due(CallRequest),
-                     lease_seconds=rt.settings.lease_seconds):
+    if not claim_one(
+        rt.db,
+        CallRequest,
+        request_id,
+        (CallRequest.state == "dialing") & due(CallRequest),
+        lease_seconds=rt.settings.lease_seconds,
+    ):
         return
     with rt.db.session() as session:
         request = session.get(CallRequest, request_id)
@@ -149,8 +195,9 @@ def place_call(rt, request_id: int) -> None:
         if ambiguous_since is None:
             request.dial_started_at = utcnow()
     try:
-        placed = _find_earlier_dial(rt, number, contact_id, ambiguous_since) if ambiguous_since \
-            else None
+        placed = (
+            _find_earlier_dial(rt, number, contact_id, ambiguous_since) if ambiguous_since else None
+        )
         call_id = placed or rt.talkstack.make_call(number, agent, variables).call_id
     except AmbiguousCallError as exc:
         _dial_failed(rt, request_id, exc, keep_ambiguous=True)
@@ -171,8 +218,11 @@ def _find_earlier_dial(rt, number: str, contact_id: str, since) -> str | None:
     for record in rt.talkstack.get_call_history(to=number, start_time_after=since.date()):
         echoed = str(record.variables.get("hubspot_contact_id") or "")
         started = record.started_at.replace(tzinfo=None) if record.started_at else None
-        if record.call_id not in known and echoed in ("", contact_id) and (
-                started is None or started >= since - timedelta(seconds=5)):
+        if (
+            record.call_id not in known
+            and echoed in ("", contact_id)
+            and (started is None or started >= since - timedelta(seconds=5))
+        ):
             return record.call_id
     return None
 
@@ -186,11 +236,15 @@ def _dialled(rt, request_id: int, call_id: str, agent: str) -> None:
         request.failures = 0
         existing = session.scalar(select(Call).where(Call.talkstack_call_id == call_id))
         call = existing or Call(talkstack_call_id=call_id, checks=0, is_final=False)
-        call.call_request_id, call.attempt, call.contact_id = request.id, request.attempts, \
-            request.contact_id
+        call.call_request_id, call.attempt, call.contact_id = (
+            request.id,
+            request.attempts,
+            request.contact_id,
+        )
         call.match, call.agent_id, call.to_number = "request", agent, request.number
         call.next_check_at = call.next_check_at or now + timedelta(
-            seconds=rt.settings.reconcile_after_seconds)
+            seconds=rt.settings.reconcile_after_seconds
+        )
         if existing is None:
             session.add(call)
         properties = {"talkstack_call_attempts": str(request.attempts)}
@@ -211,7 +265,7 @@ def _dial_failed(rt, request_id: int, exc: Exception, *, keep_ambiguous: bool) -
         if request.failures >= MAX_DIAL_FAILURES:
             _bury_request(session, request, f"dial failed {request.failures} times: {exc}")
             return
-        delay = getattr(exc, "retry_after", None) or min(5 * 2 ** request.failures, 300)
+        delay = getattr(exc, "retry_after", None) or min(5 * 2**request.failures, 300)
         request.lease_until = None
         request.not_before = utcnow() + timedelta(seconds=delay)
     rt.enqueue("place_call", request_id, delay=delay)
@@ -230,6 +284,10 @@ def _bury_request(session, request: CallRequest, reason: str) -> None:
     request.last_error = reason[:1000]
     bury(session, "request", request.id, reason, request.failures)
     if request.callback_id and request.callback_state != "completed":
-        callback_completion(session, request.callback_id, action_failure_outputs("dial_failed"),
-                            request_id=request.id)
+        callback_completion(
+            session,
+            request.callback_id,
+            action_failure_outputs("dial_failed"),
+            request_id=request.id,
+        )
         request.callback_state = "queued"

@@ -50,5 +50,8 @@ def replay(rt, dead_letter_id: int) -> bool:
 
 def open_letters(rt) -> list[DeadLetter]:
     with rt.db.session() as session:
-        return list(session.scalars(select(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-                                    .order_by(DeadLetter.id)))
+        return list(
+            session.scalars(
+                select(DeadLetter).where(DeadLetter.replayed_at.is_(None)).order_by(DeadLetter.id)
+            )
+        )

@@ -21,8 +21,13 @@ MAX_EVENT_ATTEMPTS = 8
 
 def process_event(rt, event_id: int) -> None:
     db = rt.db
-    if not claim_one(db, InboundEvent, event_id, InboundEvent.state == "pending",
-                     lease_seconds=rt.settings.lease_seconds):
+    if not claim_one(
+        db,
+        InboundEvent,
+        event_id,
+        InboundEvent.state == "pending",
+        lease_seconds=rt.settings.lease_seconds,
+    ):
         return
     with db.session() as session:
         event = session.get(InboundEvent, event_id)
@@ -33,8 +38,11 @@ def process_event(rt, event_id: int) -> None:
         _failed(rt, event_id, attempts + 1, exc)
         return
     with db.session() as session:
-        session.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(
-            state=state, processed_at=utcnow(), lease_until=None, attempts=attempts + 1))
+        session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event_id)
+            .values(state=state, processed_at=utcnow(), lease_until=None, attempts=attempts + 1)
+        )
 
 
 def _failed(rt, event_id: int, attempts: int, exc: Exception) -> None:
@@ -44,26 +52,49 @@ def _failed(rt, event_id: int, attempts: int, exc: Exception) -> None:
         if attempts >= MAX_EVENT_ATTEMPTS:
             values.update(state="dead", lease_until=None)
         else:
-            values["lease_until"] = utcnow() + timedelta(seconds=min(2 ** attempts, 300))
+            values["lease_until"] = utcnow() + timedelta(seconds=min(2**attempts, 300))
         session.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(**values))
         if attempts >= MAX_EVENT_ATTEMPTS:
             bury(session, "event", event_id, str(exc), attempts)
 
 
-def create_request(rt, *, trigger: str, trigger_key: str, contact_id: str, agent_id=None,
-                   variables=None, event_id=None, callback_id=None, batch_row_id=None) -> int | None:
+def create_request(
+    rt,
+    *,
+    trigger: str,
+    trigger_key: str,
+    contact_id: str,
+    agent_id=None,
+    variables=None,
+    event_id=None,
+    callback_id=None,
+    batch_row_id=None,
+) -> int | None:
     """Insert a call request unless this trigger already has one; return its id if new."""
     insert = sqlite_insert if rt.db.is_sqlite else pg_insert
     now = utcnow()
-    values = dict(trigger=trigger, trigger_key=trigger_key[:255], contact_id=contact_id,
-                  agent_id=agent_id, variables=variables or {}, inbound_event_id=event_id,
-                  callback_id=callback_id, callback_state="waiting" if callback_id else None,
-                  batch_row_id=batch_row_id, state="pending", attempts=0, failures=0,
-                  created_at=now, updated_at=now)
+    values = dict(
+        trigger=trigger,
+        trigger_key=trigger_key[:255],
+        contact_id=contact_id,
+        agent_id=agent_id,
+        variables=variables or {},
+        inbound_event_id=event_id,
+        callback_id=callback_id,
+        callback_state="waiting" if callback_id else None,
+        batch_row_id=batch_row_id,
+        state="pending",
+        attempts=0,
+        failures=0,
+        created_at=now,
+        updated_at=now,
+    )
     with rt.db.session() as session:
         new_id = session.execute(
-            insert(CallRequest).values(**values)
-            .on_conflict_do_nothing(index_elements=["trigger_key"]).returning(CallRequest.id)
+            insert(CallRequest)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["trigger_key"])
+            .returning(CallRequest.id)
         ).scalar()
     if new_id is not None:
         rt.enqueue("dispatch_requests")
@@ -72,20 +103,38 @@ def create_request(rt, *, trigger: str, trigger_key: str, contact_id: str, agent
 
 def _hubspot_app(rt, event_id: int, event: dict) -> str:
     s = rt.settings
-    match = match_event(event, trigger_property=s.call_trigger_property,
-                        call_on_creation=s.call_on_contact_creation, rules=rt.rules)
+    match = match_event(
+        event,
+        trigger_property=s.call_trigger_property,
+        call_on_creation=s.call_on_contact_creation,
+        rules=rt.rules,
+    )
     if match is None:
         return "ignored"
-    kind = "contact_creation" if event.get("subscriptionType") == CREATION else (
-        "property_change" if match.resets_property else "rule")
-    create_request(rt, trigger=kind, trigger_key=f"hubspot_app:{event_id}",
-                   contact_id=match.contact_id, agent_id=match.agent_id, event_id=event_id)
+    kind = (
+        "contact_creation"
+        if event.get("subscriptionType") == CREATION
+        else ("property_change" if match.resets_property else "rule")
+    )
+    create_request(
+        rt,
+        trigger=kind,
+        trigger_key=f"hubspot_app:{event_id}",
+        contact_id=match.contact_id,
+        agent_id=match.agent_id,
+        event_id=event_id,
+    )
     return "done"
 
 
 def _hubspot_workflow(rt, event_id: int, payload: dict) -> str:
-    create_request(rt, trigger="workflow", trigger_key=f"hubspot_workflow:{event_id}",
-                   contact_id=payload["contactId"], event_id=event_id)
+    create_request(
+        rt,
+        trigger="workflow",
+        trigger_key=f"hubspot_workflow:{event_id}",
+        contact_id=payload["contactId"],
+        event_id=event_id,
+    )
     return "done"
 
 
@@ -100,10 +149,16 @@ def parse_variable_lines(text: str) -> dict[str, str]:
 
 
 def _hubspot_action(rt, event_id: int, payload: dict) -> str:
-    create_request(rt, trigger="workflow_action", trigger_key=f"action:{payload['callbackId']}",
-                   contact_id=payload["contactId"], agent_id=payload.get("agentId"),
-                   variables=parse_variable_lines(payload.get("variables", "")),
-                   event_id=event_id, callback_id=payload["callbackId"])
+    create_request(
+        rt,
+        trigger="workflow_action",
+        trigger_key=f"action:{payload['callbackId']}",
+        contact_id=payload["contactId"],
+        agent_id=payload.get("agentId"),
+        variables=parse_variable_lines(payload.get("variables", "")),
+        event_id=event_id,
+        callback_id=payload["callbackId"],
+    )
     return "done"
 
 
@@ -112,12 +167,24 @@ def note_call_hint(rt, call_id: str) -> None:
     insert = sqlite_insert if rt.db.is_sqlite else pg_insert
     now = utcnow()
     with rt.db.session() as session:
-        session.execute(insert(Call).values(
-            talkstack_call_id=call_id, attempt=1, is_final=False, checks=0, next_check_at=now,
-            created_at=now, updated_at=now).on_conflict_do_nothing(
-            index_elements=["talkstack_call_id"]))
-        session.execute(update(Call).where(Call.talkstack_call_id == call_id,
-                                           Call.next_check_at.is_not(None)).values(next_check_at=now))
+        session.execute(
+            insert(Call)
+            .values(
+                talkstack_call_id=call_id,
+                attempt=1,
+                is_final=False,
+                checks=0,
+                next_check_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["talkstack_call_id"])
+        )
+        session.execute(
+            update(Call)
+            .where(Call.talkstack_call_id == call_id, Call.next_check_at.is_not(None))
+            .values(next_check_at=now)
+        )
     rt.enqueue("reconcile_call", call_id)
 
 
@@ -138,8 +205,12 @@ def event_ids_waiting(rt, limit: int = 500) -> list[int]:
     """Events still pending a short while after receipt (their wake-up may be lost)."""
     cutoff = utcnow() - timedelta(seconds=2)
     with rt.db.session() as session:
-        return list(session.scalars(
-            select(InboundEvent.id).where(InboundEvent.state == "pending",
-                                          InboundEvent.created_at < cutoff)
-            .where((InboundEvent.lease_until.is_(None)) | (InboundEvent.lease_until < utcnow()))
-            .order_by(InboundEvent.id).limit(limit)))
+        return list(
+            session.scalars(
+                select(InboundEvent.id)
+                .where(InboundEvent.state == "pending", InboundEvent.created_at < cutoff)
+                .where((InboundEvent.lease_until.is_(None)) | (InboundEvent.lease_until < utcnow()))
+                .order_by(InboundEvent.id)
+                .limit(limit)
+            )
+        )

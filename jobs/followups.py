@@ -30,8 +30,9 @@ def after_final(rt, call_row_id: int) -> None:
                 from jobs.outcomes import final_call
 
                 outputs = action_outputs(final_call(call), rt.rules.questions, request.attempts)
-                callback_completion(session, request.callback_id, outputs, request_id=request.id,
-                                    call_id=call.id)
+                callback_completion(
+                    session, request.callback_id, outputs, request_id=request.id, call_id=call.id
+                )
                 request.callback_state = "queued"
     if follow_up_in is not None:
         rt.enqueue("dispatch_requests", delay=follow_up_in)

@@ -22,7 +22,7 @@ def build_huey(url: str, name: str = QUEUE_NAME) -> Huey:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url, results=False, utc=True)
     if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
+        path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path), results=False, utc=True, timeout=30)
     raise QueueConfigError(f"QUEUE_URL must be redis://... or sqlite:///..., got {url!r}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 
-
 from sqlalchemy import exists, select
 
 from jobs.events import event_ids_waiting
@@ -30,19 +29,45 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
         rt.enqueue("process_event", event_id)
         found["events"] += 1
     with rt.db.session() as session:
-        if session.scalar(select(exists().where(CallRequest.state == "pending", due(CallRequest),
-                                                free(CallRequest)))):
+        if session.scalar(
+            select(
+                exists().where(CallRequest.state == "pending", due(CallRequest), free(CallRequest))
+            )
+        ):
             found["requests"] = 1
-        dials = list(session.scalars(select(CallRequest.id).where(
-            CallRequest.state == "dialing", due(CallRequest), free(CallRequest)).limit(SWEEP_LIMIT)))
+        dials = list(
+            session.scalars(
+                select(CallRequest.id)
+                .where(CallRequest.state == "dialing", due(CallRequest), free(CallRequest))
+                .limit(SWEEP_LIMIT)
+            )
+        )
         now = utcnow()
         check = Call.next_check_at.is_not(None) if reconcile_all else Call.next_check_at <= now
-        calls = list(session.scalars(select(Call.talkstack_call_id).where(check, free(Call))
-                                     .order_by(Call.next_check_at).limit(SWEEP_LIMIT)))
-        kinds = list(session.scalars(select(HubSpotWrite.kind).distinct().where(
-            HubSpotWrite.state == "pending", due(HubSpotWrite), free(HubSpotWrite))))
-        batches = list(session.scalars(select(Batch.id).where(
-            Batch.state.in_(("pending", "building", "uploading", "uploaded")), free(Batch), due(Batch))))
+        calls = list(
+            session.scalars(
+                select(Call.talkstack_call_id)
+                .where(check, free(Call))
+                .order_by(Call.next_check_at)
+                .limit(SWEEP_LIMIT)
+            )
+        )
+        kinds = list(
+            session.scalars(
+                select(HubSpotWrite.kind)
+                .distinct()
+                .where(HubSpotWrite.state == "pending", due(HubSpotWrite), free(HubSpotWrite))
+            )
+        )
+        batches = list(
+            session.scalars(
+                select(Batch.id).where(
+                    Batch.state.in_(("pending", "building", "uploading", "uploaded")),
+                    free(Batch),
+                    due(Batch),
+                )
+            )
+        )
     if found["requests"]:
         rt.enqueue("dispatch_requests")
     for request_id in dials:
@@ -76,5 +101,3 @@ class Sweeper(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-
-

@@ -16,8 +16,14 @@ class Worker:
         self.rt = rt
         threads = threads or rt.settings.worker_threads
         self.consumer = rt.queue.huey.create_consumer(
-            workers=threads, worker_type="thread", periodic=False, initial_delay=0.05,
-            backoff=1.5, max_delay=0.5, check_worker_health=True)
+            workers=threads,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=0.5,
+            check_worker_health=True,
+        )
         self.sweeper = Sweeper(rt, sweep_interval or rt.settings.sweep_interval_seconds)
 
     def start(self) -> None:

@@ -24,8 +24,9 @@ def due(model):
     return or_(model.not_before.is_(None), model.not_before <= now)
 
 
-def claim_ids(db: Database, model, where, *, limit: int, lease_seconds: int,
-              order_by=None) -> list[int]:
+def claim_ids(
+    db: Database, model, where, *, limit: int, lease_seconds: int, order_by=None
+) -> list[int]:
     """Lease up to `limit` rows matching `where` that no live lease holds."""
     lease_until = utcnow() + timedelta(seconds=lease_seconds)
     with db.session() as session:
@@ -36,12 +37,16 @@ def claim_ids(db: Database, model, where, *, limit: int, lease_seconds: int,
         ids = list(session.scalars(query))
         if not ids:
             return []
-        claimed = session.execute(
-            update(model)
-            .where(model.id.in_(ids), free(model))
-            .values(lease_until=lease_until)
-            .returning(model.id)
-        ).scalars().all()
+        claimed = (
+            session.execute(
+                update(model)
+                .where(model.id.in_(ids), free(model))
+                .values(lease_until=lease_until)
+                .returning(model.id)
+            )
+            .scalars()
+            .all()
+        )
     return sorted(claimed)
 
 
@@ -49,7 +54,9 @@ def claim_one(db: Database, model, row_id: int, where, *, lease_seconds: int) ->
     lease_until = utcnow() + timedelta(seconds=lease_seconds)
     with db.session() as session:
         result = session.execute(
-            update(model).where(model.id == row_id, where, free(model)).values(lease_until=lease_until)
+            update(model)
+            .where(model.id == row_id, where, free(model))
+            .values(lease_until=lease_until)
         )
         return result.rowcount == 1
 
@@ -57,8 +64,11 @@ def claim_one(db: Database, model, row_id: int, where, *, lease_seconds: int) ->
 def take_lock(db: Database, name: str, lease_seconds: int) -> bool:
     insert = sqlite_insert if db.is_sqlite else pg_insert
     with db.session() as session:
-        session.execute(insert(Lock).values(name=name, lease_until=None)
-                        .on_conflict_do_nothing(index_elements=["name"]))
+        session.execute(
+            insert(Lock)
+            .values(name=name, lease_until=None)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
     return _take(db, name, lease_seconds)
 
 
@@ -75,8 +85,11 @@ def _take(db: Database, name: str, lease_seconds: int) -> bool:
 
 def renew_lock(db: Database, name: str, lease_seconds: int) -> None:
     with db.session() as session:
-        session.execute(update(Lock).where(Lock.name == name)
-                        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds)))
+        session.execute(
+            update(Lock)
+            .where(Lock.name == name)
+            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        )
 
 
 def release_lock(db: Database, name: str) -> None:

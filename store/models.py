@@ -113,7 +113,9 @@ class Call(Timestamps, Base):
     batch_row_id: Mapped[int | None] = mapped_column(ForeignKey("batch_rows.id"))
     attempt: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     contact_id: Mapped[str | None] = mapped_column(String(64))
-    match: Mapped[str | None] = mapped_column(String(16))  # request | variable | number | batch | none
+    match: Mapped[str | None] = mapped_column(
+        String(16)
+    )  # request | variable | number | batch | none
     agent_id: Mapped[str | None] = mapped_column(String(128))
     to_number: Mapped[str | None] = mapped_column(String(32))
     from_number: Mapped[str | None] = mapped_column(String(32))
@@ -221,7 +223,9 @@ class DeadLetter(Base):
     __table_args__ = (Index("ix_dead_letters_open", "replayed_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)  # event | request | call | write | batch
+    kind: Mapped[str] = mapped_column(
+        String(32), nullable=False
+    )  # event | request | call | write | batch
     ref_id: Mapped[int] = mapped_column(Integer, nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

@@ -42,6 +42,22 @@ def hubspot_sim():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def running_hubspot_sim():
+    """One HubSpot simulator server per test module (for client and simulator tests)."""
+    sim = HubSpotSimulator()
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(running_hubspot_sim):
+    """The module's HubSpot simulator, reset for this test."""
+    running_hubspot_sim.reset()
+    return running_hubspot_sim
+
+
 @pytest.fixture
 def talkstack_sim():
     sim = TalkstackSimulator(final_after_seconds=0.2, seed=7)
@@ -105,8 +121,9 @@ def make_app(env):
         from runtime import Runtime
         from store.migrate import upgrade
 
-        settings = load_settings({**env, **{k: str(v) for k, v in overrides.items()}},
-                                 dotenv_path=None)
+        settings = load_settings(
+            {**env, **{k: str(v) for k, v in overrides.items()}}, dotenv_path=None
+        )
         rt = Runtime(settings)
         upgrade(rt.db)
         application = create_app(settings, runtime=rt)
@@ -152,8 +169,9 @@ def worker(rt):
     running.stop()
 
 
-class _Indirection:
-    """A WSGI app whose target is set after the server (and so its URL) exists."""
+class SwappableApp:
+    """A WSGI app whose target is set after its server (and so its URL) exists; also lets
+    one module-scoped server serve a fresh app per test (stopping a server costs time)."""
 
     target = None
 
@@ -172,7 +190,7 @@ def live(make_app, talkstack_sim):
     servers = []
 
     def build(**overrides):
-        indirection = _Indirection()
+        indirection = SwappableApp()
         server = serve(indirection)
         servers.append(server)
         application = make_app(PUBLIC_BASE_URL=server.url, **overrides)

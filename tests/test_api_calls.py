@@ -17,16 +17,24 @@ def test_openapi_is_public_and_describes_the_routes(client):
 
 def test_auth_is_required(client):
     assert client.post("/api/calls", json={"contactId": "1"}).status_code == 401
-    wrong = client.post("/api/calls", json={"contactId": "1"},
-                        headers={"Authorization": "Bearer wrong"})
+    wrong = client.post(
+        "/api/calls", json={"contactId": "1"}, headers={"Authorization": "Bearer wrong"}
+    )
     assert wrong.status_code == 401
     assert wrong.json["error"]["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"contactId": ""}, {"contactId": "abc"}, {"contactId": 12}, {"contactId": "1",
-     "variables": {"a": 1}}, {"contactId": "1", "agentId": ""}, ["contactId"]],
+    [
+        {},
+        {"contactId": ""},
+        {"contactId": "abc"},
+        {"contactId": 12},
+        {"contactId": "1", "variables": {"a": 1}},
+        {"contactId": "1", "agentId": ""},
+        ["contactId"],
+    ],
 )
 def test_bad_bodies_are_400(client, api_headers, body):
     response = client.post("/api/calls", json=body, headers=api_headers)
@@ -49,8 +57,11 @@ def test_api_call_runs_the_policy_and_reports_the_outcome(
     headers = {"Authorization": f"Bearer {app.extensions['connector'].settings.api_token}"}
     contact = hubspot_sim.add_contact(phone="+1 415 555 0177", firstname="Di")
     talkstack_sim.script_outcome("+14155550177", "completed", seconds=42)
-    created = client.post("/api/calls", json={"contactId": contact, "agentId": "agent-renewals",
-                                              "variables": {"campaign": "q4"}}, headers=headers)
+    created = client.post(
+        "/api/calls",
+        json={"contactId": contact, "agentId": "agent-renewals", "variables": {"campaign": "q4"}},
+        headers=headers,
+    )
     assert created.status_code == 202
     call_id = created.json["id"]
 

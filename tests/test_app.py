@@ -41,8 +41,13 @@ def test_metrics_are_prometheus_text(client):
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/nope", 404), ("DELETE", "/healthz", 405), ("GET", "/webhooks/hubspot", 405),
-     ("POST", "/api/calls", 401), ("GET", "/api/calls/1", 401)],
+    [
+        ("GET", "/nope", 404),
+        ("DELETE", "/healthz", 405),
+        ("GET", "/webhooks/hubspot", 405),
+        ("POST", "/api/calls", 401),
+        ("GET", "/api/calls/1", 401),
+    ],
 )
 def test_errors_are_json_everywhere(client, method, path, status):
     response = client.open(path, method=method)
@@ -53,8 +58,14 @@ def test_errors_are_json_everywhere(client, method, path, status):
 
 def test_no_500_from_garbage(client, api_headers):
     garbage = [b"", b"\x00\xff", b"{" * 5000, b"[]" * 100, b"null", b"1e999999"]
-    paths = ["/webhooks/hubspot", "/webhooks/hubspot/workflow", "/webhooks/hubspot/actions/call",
-             "/webhooks/hubspot/actions/options/agents", "/api/calls", "/api/batches"]
+    paths = [
+        "/webhooks/hubspot",
+        "/webhooks/hubspot/workflow",
+        "/webhooks/hubspot/actions/call",
+        "/webhooks/hubspot/actions/options/agents",
+        "/api/calls",
+        "/api/batches",
+    ]
     for path in paths:
         for body in garbage:
             for headers in ({}, api_headers, {"Content-Type": "application/json", **api_headers}):
@@ -76,9 +87,15 @@ def test_secrets_never_reach_log_lines(rt, caplog):
     logger = logging.getLogger("connector.test")
     root_handler_filters = [f for h in logging.getLogger().handlers for f in h.filters]
     redactor = root_handler_filters[-1]
-    record = logger.makeRecord("t", logging.INFO, __file__, 1,
-                               "token %s and key %s", (rt.settings.api_token,
-                                                       rt.settings.hubspot_access_token), None)
+    record = logger.makeRecord(
+        "t",
+        logging.INFO,
+        __file__,
+        1,
+        "token %s and key %s",
+        (rt.settings.api_token, rt.settings.hubspot_access_token),
+        None,
+    )
     redactor.filter(record)
     text = record.getMessage()
     assert rt.settings.api_token not in text and rt.settings.hubspot_access_token not in text

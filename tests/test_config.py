@@ -14,9 +14,13 @@ from config import (
 )
 
 BASE = {
-    "HUBSPOT_ACCESS_TOKEN": "pat-x", "HUBSPOT_CLIENT_SECRET": "secret",
-    "TALKSTACK_API_KEY": "key", "TALKSTACK_PROJECT_ID": "p", "TALKSTACK_AGENT_ID": "a",
-    "TALKSTACK_WEBHOOK_TOKEN": "tok", "PUBLIC_BASE_URL": "https://c.example.com",
+    "HUBSPOT_ACCESS_TOKEN": "pat-x",
+    "HUBSPOT_CLIENT_SECRET": "secret",
+    "TALKSTACK_API_KEY": "key",
+    "TALKSTACK_PROJECT_ID": "p",
+    "TALKSTACK_AGENT_ID": "a",
+    "TALKSTACK_WEBHOOK_TOKEN": "tok",
+    "PUBLIC_BASE_URL": "https://c.example.com",
     "API_TOKEN": "api",
 }
 
@@ -61,8 +65,14 @@ def test_email_and_password_replace_the_api_key():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("HUBSPOT_RATE_LIMIT", "lots"), ("HUBSPOT_RATE_LIMIT", "0"), ("CALL_ON_CONTACT_CREATION", "maybe"),
-     ("CALL_COOLDOWN_HOURS", "-1"), ("CALL_MAX_ATTEMPTS", "0"), ("PUBLIC_BASE_URL", "ftp://x")],
+    [
+        ("HUBSPOT_RATE_LIMIT", "lots"),
+        ("HUBSPOT_RATE_LIMIT", "0"),
+        ("CALL_ON_CONTACT_CREATION", "maybe"),
+        ("CALL_COOLDOWN_HOURS", "-1"),
+        ("CALL_MAX_ATTEMPTS", "0"),
+        ("PUBLIC_BASE_URL", "ftp://x"),
+    ],
 )
 def test_bad_values_are_refused_with_their_name(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -70,8 +80,11 @@ def test_bad_values_are_refused_with_their_name(name, value):
 
 
 def test_lists_and_numbers_parse():
-    s = load(CALL_VARIABLES="firstname, jobtitle ,", CALL_RETRY_DELAY_MINUTES="0.5",
-             CALL_ON_CONTACT_CREATION="TRUE")
+    s = load(
+        CALL_VARIABLES="firstname, jobtitle ,",
+        CALL_RETRY_DELAY_MINUTES="0.5",
+        CALL_ON_CONTACT_CREATION="TRUE",
+    )
     assert s.call_variables == ("firstname", "jobtitle")
     assert s.call_retry_delay_minutes == 0.5
     assert s.call_on_contact_creation is True

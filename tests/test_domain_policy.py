@@ -8,8 +8,12 @@ from domain import policy
 from domain.quiet_hours import QuietHours
 
 NOW = datetime(2026, 12, 2, 15, 0)  # a Wednesday, 15:00 UTC
-SETTINGS = policy.PolicySettings(region="US", do_not_call_properties=("talkstack_do_not_call",
-                                 "hs_dnc"), cooldown=timedelta(hours=24), max_attempts=3)
+SETTINGS = policy.PolicySettings(
+    region="US",
+    do_not_call_properties=("talkstack_do_not_call", "hs_dnc"),
+    cooldown=timedelta(hours=24),
+    max_attempts=3,
+)
 
 
 def decide(props, **kwargs):
@@ -50,22 +54,31 @@ def test_duplicate_numbers_in_a_batch_keep_the_first():
 
 
 def test_quiet_hours_defer_to_the_next_allowed_time_in_the_contacts_zone():
-    quiet = QuietHours(start=time(9), end=time(17), days=frozenset(range(5)),
-                       default_tz="America/New_York")
+    quiet = QuietHours(
+        start=time(9), end=time(17), days=frozenset(range(5)), default_tz="America/New_York"
+    )
     settings = policy.PolicySettings(**{**SETTINGS.__dict__, "quiet_hours": quiet})
     # 15:00 UTC is 07:00 in Los Angeles: deferred to 09:00 PST = 17:00 UTC.
-    decision = decide({"phone": "4155550100", "hs_timezone": "america_slash_los_angeles"},
-                      settings=settings)
+    decision = decide(
+        {"phone": "4155550100", "hs_timezone": "america_slash_los_angeles"}, settings=settings
+    )
     assert decision.skip_reason is None and not decision.callable_now
     assert decision.defer_until == datetime(2026, 12, 2, 17, 0)
     # 15:00 UTC is 10:00 in New York: allowed now.
-    assert decide({"phone": "4155550100", "hs_timezone": "america_slash_new_york"},
-                  settings=settings).callable_now
+    assert decide(
+        {"phone": "4155550100", "hs_timezone": "america_slash_new_york"}, settings=settings
+    ).callable_now
 
 
 def test_properties_to_read_include_policy_and_variables():
     names = policy.properties_to_read(SETTINGS, ["firstname", "phone"])
-    for name in ("phone", "mobilephone", "hs_timezone", "talkstack_do_not_call", "hs_dnc",
-                 "firstname"):
+    for name in (
+        "phone",
+        "mobilephone",
+        "hs_timezone",
+        "talkstack_do_not_call",
+        "hs_dnc",
+        "firstname",
+    ):
         assert name in names
     assert len(names) == len(set(names))

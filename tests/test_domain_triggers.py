@@ -11,8 +11,9 @@ def event(kind="contact.propertyChange", **fields):
 
 
 def match(ev, *, creation=False, rules=None):
-    return match_event(ev, trigger_property="talkstack_call_requested",
-                       call_on_creation=creation, rules=rules)
+    return match_event(
+        ev, trigger_property="talkstack_call_requested", call_on_creation=creation, rules=rules
+    )
 
 
 def test_trigger_property_to_true_requests_a_call_and_is_reset():
@@ -29,9 +30,13 @@ def test_creation_only_when_enabled():
 
 
 def test_extra_rules_from_the_config_file():
-    rules = parse_rules('[[triggers]]\nproperty = "lifecyclestage"\nequals = "salesqualifiedlead"\n'
-                        'agent_id = "agent-sql"\n', "rules.toml")
-    found = match(event(propertyName="lifecyclestage", propertyValue="salesqualifiedlead"),
-                  rules=rules)
+    rules = parse_rules(
+        '[[triggers]]\nproperty = "lifecyclestage"\nequals = "salesqualifiedlead"\n'
+        'agent_id = "agent-sql"\n',
+        "rules.toml",
+    )
+    found = match(
+        event(propertyName="lifecyclestage", propertyValue="salesqualifiedlead"), rules=rules
+    )
     assert found.agent_id == "agent-sql" and found.resets_property is None
     assert match(event(propertyName="lifecyclestage", propertyValue="lead"), rules=rules) is None

@@ -18,7 +18,7 @@ from integrations.errors import (
 )
 from integrations.hubspot import BatchOutcome, CallInput, HubSpotClient
 from integrations.ratelimit import RateLimiter
-from simulators.hubspot import HubSpotSimulator
+from tests.conftest import wait_for
 
 FAST_TIMEOUT = (1, 0.3)
 ACTION = {
@@ -28,20 +28,6 @@ ACTION = {
     "labels": {"en": {"actionName": "Call with Talkstack AI"}},
     "functions": [],
 }
-
-
-@pytest.fixture(scope="module")
-def running_sim():
-    simulator = HubSpotSimulator()
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(running_sim):
-    running_sim.reset()
-    return running_sim
 
 
 class SleepRecorder:
@@ -75,14 +61,6 @@ def make_client(sim, sleep=None, **overrides) -> HubSpotClient:
 
 def paths(sim) -> list[str]:
     return [f"{r.method} {r.path}" for r in sim.requests]
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return value
 
 
 # --- contacts and lists -------------------------------------------------------------

@@ -38,6 +38,7 @@ from integrations.talkstack import (
 from integrations.talkstack_models import list_in, parse_answers, parse_call_record
 from simulators.server import serve
 from simulators.talkstack import TalkstackSimulator
+from tests.conftest import SwappableApp, wait_for
 
 API_KEY = "sim-talkstack-key"
 PROJECT = "proj-sim"
@@ -55,26 +56,6 @@ QUESTIONS = [
 ]
 
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError("condition not met before the deadline")
-
-
-class SwappableApp:
-    """One loopback server per module (stopping one costs ~0.5 s); each test swaps its sim in."""
-
-    def __init__(self) -> None:
-        self.sim: TalkstackSimulator | None = None
-
-    def __call__(self, environ, start_response):
-        return self.sim.wsgi_app(environ, start_response)
-
-
 @pytest.fixture(scope="module")
 def servers():
     app = SwappableApp()
@@ -87,7 +68,7 @@ def servers():
 @pytest.fixture
 def use_sim(servers):
     def install(sim: TalkstackSimulator) -> TalkstackSimulator:
-        servers[0].sim = sim
+        servers[0].target = sim.wsgi_app
         return sim
 
     return install
@@ -194,7 +175,7 @@ def test_get_call_is_pending_then_final_with_parsed_fields(client, sim):
 def test_call_reaches_final_on_its_own(client, sim):
     sim.script_outcome(NUMBER, "busy")
     placed = client.make_call(NUMBER, AGENT, {})
-    record = wait_until(lambda: (r := client.get_call(placed.call_id)).is_final and r)
+    record = wait_for(lambda: (r := client.get_call(placed.call_id)).is_final and r)
     assert (record.status, record.seconds, record.recording_urls) == ("busy", 0, [])
 
 

@@ -24,24 +24,10 @@ from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from simulators.hubspot import HubSpotSimulator
 from simulators.server import serve
+from tests.conftest import wait_for
 from webhooks.signatures import SignatureError, verify_request
 
 TIMEOUT = (2, 5)
-
-
-@pytest.fixture(scope="module")
-def running_sim():
-    # One server per module (stopping a server costs ~0.5 s); state is reset per test.
-    simulator = HubSpotSimulator()
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def sim(running_sim):
-    running_sim.reset()
-    return running_sim
 
 
 def sdk(sim, **overrides):
@@ -52,15 +38,6 @@ def sdk(sim, **overrides):
         "retry": False,
     }
     return hubspot.Client.create(**{**options, **overrides})
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    """Poll until `predicate()` is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-    return value
 
 
 def body_of(exc) -> dict:
@@ -586,11 +563,11 @@ def test_action_definitions_create_list_patch_with_hapikey(sim):
 
 
 @pytest.fixture(scope="module")
-def running_receiver(running_sim):
+def running_receiver(running_hubspot_sim):
     """A loopback endpoint verifying HubSpot signatures the way the connector does."""
     app = Flask("receiver")
     received = []
-    sim = running_sim
+    sim = running_hubspot_sim
 
     @app.post("/hooks/hubspot")
     def hook():

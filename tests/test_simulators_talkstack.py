@@ -17,6 +17,7 @@ from flask import Flask, request
 from simulators.server import serve
 from simulators.talkstack import TalkstackSimulator
 from simulators.talkstack_calls import FINAL_STATUSES
+from tests.conftest import SwappableApp, wait_for
 
 KEY = {"x-api-key": "sim-talkstack-key"}
 PROJECT = "proj-sim"
@@ -24,26 +25,6 @@ NUMBER = "+14155550123"
 RECORDING = re.compile(
     r"^https://api\.twilio\.com/2010-04-01/Accounts/ACsim/Recordings/RE[0-9a-f]{32}\.mp3$"
 )
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError("condition not met before the deadline")
-
-
-class SwappableApp:
-    """One server per module (stopping one costs ~0.5 s); each test swaps its own app in."""
-
-    def __init__(self) -> None:
-        self.app = None
-
-    def __call__(self, environ, start_response):
-        return self.app(environ, start_response)
 
 
 class Receiver:
@@ -88,7 +69,7 @@ def run(servers):
 
     def start(**kwargs) -> tuple[TalkstackSimulator, str]:
         sim = TalkstackSimulator(**{"seed": 3, "final_after_seconds": 0.2, **kwargs})
-        servers[0].app = sim.wsgi_app
+        servers[0].target = sim.wsgi_app
         sim.start()
         started.append(sim)
         return sim, servers[1]
@@ -101,7 +82,7 @@ def run(servers):
 @pytest.fixture
 def receiver(servers):
     hook = Receiver()
-    servers[2].app = hook.app
+    servers[2].target = hook.app
     hook.url = servers[3] + "/hook"
     return hook
 
@@ -137,7 +118,7 @@ def test_call_moves_through_statuses_to_a_scripted_final(run):
     assert re.fullmatch(r"CA[0-9a-f]{32}", sid)
 
     seen = []
-    wait_until(
+    wait_for(
         lambda: seen.append(call_data(base, sid).json()["status"]) or seen[-1] in FINAL_STATUSES
     )
     order = ["queued", "ringing", "in-progress", "completed"]
@@ -401,7 +382,7 @@ def test_json_webhooks_follow_every_status(run, receiver):
     register(base, receiver.url)
     sim.script_outcome(NUMBER, "completed")
     sid = make_call(base, variables={"hubspot_contact_id": "5"}).json()["call"]["call_id"]
-    wait_until(lambda: len(sim.webhook_deliveries) == 3)  # recorded once answered
+    wait_for(lambda: len(sim.webhook_deliveries) == 3)  # recorded once answered
     assert receiver.statuses() == ["ringing", "in-progress", "completed"]
     final = receiver.received[-1]["json"]
     assert final["callSid"] == sid and final["hubspot_contact_id"] == "5"
@@ -415,7 +396,7 @@ def test_form_and_mixed_shapes_and_final_only(run, receiver):
     sim.configure_webhooks(shape="form", intermediate=False)
     sim.script_outcome(NUMBER, "no-answer")
     sid = make_call(base).json()["call"]["call_id"]
-    wait_until(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
     [only] = receiver.received
     assert only["mimetype"] == "application/x-www-form-urlencoded"
     assert only["form"] == {
@@ -431,7 +412,7 @@ def test_form_and_mixed_shapes_and_final_only(run, receiver):
     sim.configure_webhooks(shape="mixed", intermediate=True)
     sim.script_outcome(NUMBER, "completed")
     make_call(base)
-    wait_until(lambda: len(receiver.received) == 4)
+    wait_for(lambda: len(receiver.received) == 4)
     assert [r["mimetype"] for r in receiver.received[1:]] == [
         "application/json",
         "application/x-www-form-urlencoded",
@@ -444,12 +425,12 @@ def test_dropped_and_duplicated_deliveries(run, receiver):
     register(base, receiver.url)
     sim.configure_webhooks(drop_rate=1.0)
     make_call(base)
-    wait_until(lambda: any(d.status in FINAL_STATUSES for d in sim.webhook_deliveries))
+    wait_for(lambda: any(d.status in FINAL_STATUSES for d in sim.webhook_deliveries))
     assert receiver.received == [] and all(d.dropped for d in sim.webhook_deliveries)
 
     sim.configure_webhooks(drop_rate=0.0, duplicate_rate=1.0, intermediate=False)
     sid = make_call(base).json()["call"]["call_id"]
-    wait_until(lambda: len([d for d in sim.webhook_deliveries if not d.dropped]) == 2)
+    wait_for(lambda: len([d for d in sim.webhook_deliveries if not d.dropped]) == 2)
     assert [r["json"]["callSid"] for r in receiver.received] == [sid, sid]
     assert [d.duplicate for d in sim.webhook_deliveries[-2:]] == [False, True]
 
@@ -461,7 +442,7 @@ def test_delayed_and_reordered_deliveries_all_arrive(run, receiver):
     sim.script_outcome(NUMBER, "completed")
     started = time.monotonic()
     make_call(base)
-    wait_until(lambda: len(receiver.received) == 3)
+    wait_for(lambda: len(receiver.received) == 3)
     assert sorted(receiver.statuses()) == ["completed", "in-progress", "ringing"]
     assert min(r["at"] for r in receiver.received) - started >= 0.3
 
@@ -472,7 +453,7 @@ def test_failed_deliveries_are_counted(run, receiver):
     register(base, receiver.url)
     sim.configure_webhooks(intermediate=False)
     make_call(base)
-    wait_until(lambda: sim.webhook_deliveries)
+    wait_for(lambda: sim.webhook_deliveries)
     assert sim.webhooks.failures == 1 and sim.webhook_deliveries[0].http_status == 500
 
 
@@ -482,7 +463,7 @@ def test_force_final_sends_the_final_webhook_now(run, receiver):
     sim.configure_webhooks(intermediate=False)
     sid = make_call(base).json()["call"]["call_id"]
     sim.force_final(sid, "failed")
-    wait_until(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
     assert receiver.statuses() == ["failed"] and sim.status_of(sid) == "failed"
 
 
@@ -601,7 +582,7 @@ def test_control_endpoints_script_the_simulator_without_being_recorded(run, rece
         "/call/makeCall",
     ]
     assert recorded[2]["json"]["number"] == NUMBER
-    wait_until(lambda: requests.get(f"{control}/webhooks").json()["deliveries"])
+    wait_for(lambda: requests.get(f"{control}/webhooks").json()["deliveries"])
 
     assert requests.post(f"{control}/reset").status_code == 200
     assert sim.calls == {} and sim.requests == [] and sim.webhook_deliveries == []

@@ -21,8 +21,10 @@ def test_migrations_create_exactly_the_models(rt):
 
 def _requests(rt, n: int) -> list[int]:
     with rt.db.session() as session:
-        rows = [CallRequest(trigger="api", trigger_key=f"k{i}", contact_id=str(i + 1),
-                            state="pending") for i in range(n)]
+        rows = [
+            CallRequest(trigger="api", trigger_key=f"k{i}", contact_id=str(i + 1), state="pending")
+            for i in range(n)
+        ]
         session.add_all(rows)
     return [row.id for row in rows]
 
@@ -39,10 +41,10 @@ def test_a_row_is_claimed_once_until_its_lease_runs_out(rt):
 
 def test_claim_ids_splits_work_between_claimers(rt):
     ids = _requests(rt, 10)
-    first = claim_ids(rt.db, CallRequest, CallRequest.state == "pending", limit=6,
-                      lease_seconds=30)
-    second = claim_ids(rt.db, CallRequest, CallRequest.state == "pending", limit=6,
-                       lease_seconds=30)
+    first = claim_ids(rt.db, CallRequest, CallRequest.state == "pending", limit=6, lease_seconds=30)
+    second = claim_ids(
+        rt.db, CallRequest, CallRequest.state == "pending", limit=6, lease_seconds=30
+    )
     assert len(first) == 6 and len(second) == 4
     assert sorted(first + second) == ids
 

@@ -27,10 +27,13 @@ def test_100_events_make_exactly_100_calls_and_redeliveries_make_none(
 ):
     app, url = live()
     worker_for(app)
-    ids = [hubspot_sim.add_contact(firstname=f"Ann{i}", lastname="Lee", company="Acme",
-                                   phone=us_number(i)) for i in range(100)]
-    events = [hubspot_sim.property_change_event(c, "talkstack_call_requested", "true")
-              for c in ids]
+    ids = [
+        hubspot_sim.add_contact(
+            firstname=f"Ann{i}", lastname="Lee", company="Acme", phone=us_number(i)
+        )
+        for i in range(100)
+    ]
+    events = [hubspot_sim.property_change_event(c, "talkstack_call_requested", "true") for c in ids]
     assert hubspot_sim.deliver_webhook(url + "/webhooks/hubspot", events).status_code == 204
     wait_for(lambda: len(make_calls(talkstack_sim)) >= 100, 30, message="100 makeCalls")
     for _ in range(3):  # HubSpot redelivers (attemptNumber changes, the key does not)
@@ -44,20 +47,26 @@ def test_100_events_make_exactly_100_calls_and_redeliveries_make_none(
     assert sorted(by_contact) == sorted(ids)
     for i, contact_id in enumerate(ids):
         body = by_contact[contact_id]
-        expected = phonenumbers.format_number(phonenumbers.parse(us_number(i), "US"),
-                                              phonenumbers.PhoneNumberFormat.E164)
+        expected = phonenumbers.format_number(
+            phonenumbers.parse(us_number(i), "US"), phonenumbers.PhoneNumberFormat.E164
+        )
         assert body["number"] == expected
         assert body["agentId"] == "agent-default"
-        assert body["dynamicVariables"] == {"firstname": f"Ann{i}", "lastname": "Lee",
-                                            "company": "Acme", "hubspot_contact_id": contact_id}
+        assert body["dynamicVariables"] == {
+            "firstname": f"Ann{i}",
+            "lastname": "Lee",
+            "company": "Acme",
+            "hubspot_contact_id": contact_id,
+        }
     with rt.db.session() as session:
         assert session.scalar(select(func.count()).select_from(CallRequest)) == 100
 
 
 def _all_events_settled(rt) -> bool:
     with rt.db.session() as session:
-        return not session.scalar(select(func.count()).select_from(InboundEvent)
-                                  .where(InboundEvent.state == "pending"))
+        return not session.scalar(
+            select(func.count()).select_from(InboundEvent).where(InboundEvent.state == "pending")
+        )
 
 
 @pytest.mark.parametrize(
@@ -76,8 +85,11 @@ def test_contacts_that_must_not_be_called_get_a_reason_and_no_call(
     contact = hubspot_sim.add_contact(firstname="Bo", **properties)
     event = hubspot_sim.property_change_event(contact, "talkstack_call_requested", "true")
     assert hubspot_sim.deliver_webhook(url + "/webhooks/hubspot", [event]).status_code == 204
-    wait_for(lambda: hubspot_sim.contacts[contact].get("talkstack_last_skip_reason") == reason,
-             15, message=f"skip reason {reason}")
+    wait_for(
+        lambda: hubspot_sim.contacts[contact].get("talkstack_last_skip_reason") == reason,
+        15,
+        message=f"skip reason {reason}",
+    )
     rt = app.extensions["connector"]
     with rt.db.session() as session:
         request = session.scalar(select(CallRequest))
@@ -95,8 +107,9 @@ def test_mobilephone_is_the_fallback(live, hubspot_sim, talkstack_sim, worker_fo
     assert call.json["number"] == "+442079460958"
 
 
-def test_cooldown_blocks_a_new_trigger_and_is_recorded(live, hubspot_sim, talkstack_sim,
-                                                       worker_for):
+def test_cooldown_blocks_a_new_trigger_and_is_recorded(
+    live, hubspot_sim, talkstack_sim, worker_for
+):
     app, url = live()
     worker_for(app)
     contact = hubspot_sim.add_contact(phone="(415) 555-0142")
@@ -105,18 +118,24 @@ def test_cooldown_blocks_a_new_trigger_and_is_recorded(live, hubspot_sim, talkst
     wait_for(lambda: make_calls(talkstack_sim), 15)
     second = hubspot_sim.property_change_event(contact, "talkstack_call_requested", "true")
     hubspot_sim.deliver_webhook(url + "/webhooks/hubspot", [second])
-    wait_for(lambda: hubspot_sim.contacts[contact].get("talkstack_last_skip_reason") == "cooldown",
-             15, message="cooldown reason")
+    wait_for(
+        lambda: hubspot_sim.contacts[contact].get("talkstack_last_skip_reason") == "cooldown",
+        15,
+        message="cooldown reason",
+    )
     assert len(make_calls(talkstack_sim)) == 1
 
 
-def test_other_properties_and_false_values_start_nothing(live, hubspot_sim, talkstack_sim,
-                                                         worker_for):
+def test_other_properties_and_false_values_start_nothing(
+    live, hubspot_sim, talkstack_sim, worker_for
+):
     app, url = live()
     worker_for(app)
     contact = hubspot_sim.add_contact(phone="(415) 555-0143")
-    events = [hubspot_sim.property_change_event(contact, "talkstack_call_requested", "false"),
-              hubspot_sim.property_change_event(contact, "lifecyclestage", "lead")]
+    events = [
+        hubspot_sim.property_change_event(contact, "talkstack_call_requested", "false"),
+        hubspot_sim.property_change_event(contact, "lifecyclestage", "lead"),
+    ]
     hubspot_sim.deliver_webhook(url + "/webhooks/hubspot", events)
     rt = app.extensions["connector"]
     wait_for(lambda: _states(rt) == ["ignored", "ignored"], 15, message="events ignored")
@@ -132,8 +151,10 @@ def test_contact_creation_calls_only_when_enabled(live, hubspot_sim, talkstack_s
     app, url = live(CALL_ON_CONTACT_CREATION="true")
     worker_for(app)
     contact = hubspot_sim.add_contact(phone="(415) 555-0144")
-    event = {**hubspot_sim.property_change_event(contact, "x", "y"),
-             "subscriptionType": "contact.creation"}
+    event = {
+        **hubspot_sim.property_change_event(contact, "x", "y"),
+        "subscriptionType": "contact.creation",
+    }
     for key in ("propertyName", "propertyValue"):
         event.pop(key)
     hubspot_sim.deliver_webhook(url + "/webhooks/hubspot", [event])
@@ -145,20 +166,42 @@ def test_contact_creation_calls_only_when_enabled(live, hubspot_sim, talkstack_s
 URI = "https://connector.example.com/webhooks/hubspot"
 
 
-def signed(client, rt, body: bytes, *, version="v3", now_ms=None, secret=None, uri=URI,
-           content_type="application/json"):
+def signed(
+    client,
+    rt,
+    body: bytes,
+    *,
+    version="v3",
+    now_ms=None,
+    secret=None,
+    uri=URI,
+    content_type="application/json",
+):
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    headers = signed_headers(secret or rt.settings.hubspot_client_secret, version, "POST", uri,
-                             body, now_ms)
-    return client.post("/webhooks/hubspot", data=body,
-                       headers={**headers, "Content-Type": content_type})
+    headers = signed_headers(
+        secret or rt.settings.hubspot_client_secret, version, "POST", uri, body, now_ms
+    )
+    return client.post(
+        "/webhooks/hubspot", data=body, headers={**headers, "Content-Type": content_type}
+    )
 
 
 def valid_body(object_id=123) -> bytes:
-    return json.dumps([{"eventId": 1, "subscriptionId": 2, "portalId": 3, "occurredAt": 4,
-                        "subscriptionType": "contact.propertyChange", "attemptNumber": 0,
-                        "objectId": object_id, "propertyName": "talkstack_call_requested",
-                        "propertyValue": "true"}]).encode()
+    return json.dumps(
+        [
+            {
+                "eventId": 1,
+                "subscriptionId": 2,
+                "portalId": 3,
+                "occurredAt": 4,
+                "subscriptionType": "contact.propertyChange",
+                "attemptNumber": 0,
+                "objectId": object_id,
+                "propertyName": "talkstack_call_requested",
+                "propertyValue": "true",
+            }
+        ]
+    ).encode()
 
 
 def nothing_recorded(rt) -> bool:
@@ -193,16 +236,18 @@ def test_bad_signatures_are_401_and_record_nothing(client, rt, case):
 
 
 def test_missing_signature_is_401(client, rt):
-    response = client.post("/webhooks/hubspot", data=valid_body(),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/webhooks/hubspot", data=valid_body(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 401
     assert nothing_recorded(rt)
 
 
 def test_body_changed_after_signing_is_401(client, rt):
     now_ms = int(time.time() * 1000)
-    headers = signed_headers(rt.settings.hubspot_client_secret, "v3", "POST", URI, valid_body(),
-                             now_ms)
+    headers = signed_headers(
+        rt.settings.hubspot_client_secret, "v3", "POST", URI, valid_body(), now_ms
+    )
     response = client.post("/webhooks/hubspot", data=valid_body(object_id=124), headers=headers)
     assert response.status_code == 401
     assert nothing_recorded(rt)
@@ -210,11 +255,25 @@ def test_body_changed_after_signing_is_401(client, rt):
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"{\"a\": 1}", b"[1, 2]", b"[{\"objectId\": \"abc\"}]",
-     json.dumps([{"eventId": "x", "portalId": 1, "occurredAt": 1, "objectId": 1,
-                  "subscriptionType": "contact.creation"}]).encode(),
-     json.dumps([{"eventId": 1, "portalId": 1, "occurredAt": 1, "objectId": 5}]).encode(),
-     b"\xff\xfe"],
+    [
+        b"not json",
+        b'{"a": 1}',
+        b"[1, 2]",
+        b'[{"objectId": "abc"}]',
+        json.dumps(
+            [
+                {
+                    "eventId": "x",
+                    "portalId": 1,
+                    "occurredAt": 1,
+                    "objectId": 1,
+                    "subscriptionType": "contact.creation",
+                }
+            ]
+        ).encode(),
+        json.dumps([{"eventId": 1, "portalId": 1, "occurredAt": 1, "objectId": 5}]).encode(),
+        b"\xff\xfe",
+    ],
 )
 def test_malformed_or_wrongly_typed_bodies_are_400_and_record_nothing(client, rt, body):
     response = signed(client, rt, body)

@@ -50,8 +50,9 @@ def test_bearer_token_or_signature_is_required(client, rt):
     assert count(rt, InboundEvent) == 0
     uri = "https://connector.example.com" + PATH
     for version in ("v2", "v3"):
-        headers = signed_headers(rt.settings.hubspot_client_secret, version, "POST", uri,
-                                 body, int(time.time() * 1000))
+        headers = signed_headers(
+            rt.settings.hubspot_client_secret, version, "POST", uri, body, int(time.time() * 1000)
+        )
         assert client.post(PATH, data=body, headers=headers).status_code == 204
     assert client.post(PATH, data=body, headers=bearer(rt)).status_code == 204
 
@@ -78,10 +79,13 @@ def test_redelivery_with_the_same_correlation_id_never_calls_twice(
         assert requests.post(url + PATH, json=body, headers=headers, timeout=5).status_code == 204
     same_body = {"objectId": int(contact), "properties": {"x": "1"}}
     for _ in range(2):  # without a correlation id, the same body is the same enrolment
-        assert requests.post(url + PATH, json=same_body, headers=bearer(rt),
-                             timeout=5).status_code == 204
-    wait_for(lambda: len([r for r in talkstack_sim.requests if r.path.endswith("makeCall")]) >= 1,
-             15)
+        assert (
+            requests.post(url + PATH, json=same_body, headers=bearer(rt), timeout=5).status_code
+            == 204
+        )
+    wait_for(
+        lambda: len([r for r in talkstack_sim.requests if r.path.endswith("makeCall")]) >= 1, 15
+    )
     wait_for(lambda: count(rt, CallRequest) == 2, 10, message="two requests")
     # Two triggers (one per enrolment); the second is inside the cooldown: one call only.
     wait_for(lambda: _reasons(rt) == [None, "cooldown"], 15, message="second is cooldown")

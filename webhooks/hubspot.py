@@ -24,8 +24,15 @@ log = logging.getLogger(__name__)
 APP_SOURCE = "hubspot_app"
 WORKFLOW_SOURCE = "hubspot_workflow"
 # HubSpot's eventId is not unique; this composite is (reference/hubspot.md §1.4).
-DEDUPE_FIELDS = ("portalId", "subscriptionId", "eventId", "objectId", "occurredAt",
-                 "propertyName", "propertyValue")
+DEDUPE_FIELDS = (
+    "portalId",
+    "subscriptionId",
+    "eventId",
+    "objectId",
+    "occurredAt",
+    "propertyName",
+    "propertyValue",
+)
 CONTACT_ID_KEYS = ("objectId", "hs_object_id", "vid")
 CORRELATION_HEADER = "X-HubSpot-Correlation-Id"
 _event_schema = HubSpotEventSchema(many=True)
@@ -102,12 +109,22 @@ def workflow_webhook():
         raise reject(WORKFLOW_SOURCE, 400, "invalid_payload", "expected one JSON object")
     contact_id = contact_id_from(body)
     if contact_id is None:
-        raise reject(WORKFLOW_SOURCE, 400, "invalid_payload",
-                     "no contact id (objectId, hs_object_id or vid) in the body")
+        raise reject(
+            WORKFLOW_SOURCE,
+            400,
+            "invalid_payload",
+            "no contact id (objectId, hs_object_id or vid) in the body",
+        )
     correlation = request.headers.get(CORRELATION_HEADER, "").strip()
-    dedupe = f"corr:{correlation}" if correlation else "body:" + hashlib.sha256(raw_body()).hexdigest()
-    item = ledger.IncomingItem(dedupe_key=dedupe, raw_body=raw_body(),
-                               payload={"contactId": contact_id}, content_type="application/json")
+    dedupe = (
+        f"corr:{correlation}" if correlation else "body:" + hashlib.sha256(raw_body()).hexdigest()
+    )
+    item = ledger.IncomingItem(
+        dedupe_key=dedupe,
+        raw_body=raw_body(),
+        payload={"contactId": contact_id},
+        content_type="application/json",
+    )
     new_ids = ledger.record(runtime().db, WORKFLOW_SOURCE, [item])
     metrics.EVENTS_RECEIVED.labels(WORKFLOW_SOURCE).inc()
     enqueue_events(new_ids)

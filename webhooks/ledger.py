@@ -33,9 +33,17 @@ def record(db: Database, source: str, items: list[IncomingItem]) -> list[int]:
     insert = sqlite_insert if db.is_sqlite else pg_insert
     now = utcnow()
     rows = [
-        {"source": source, "dedupe_key": item.dedupe_key[:255], "raw_body": item.raw_body,
-         "payload": item.payload, "content_type": item.content_type, "state": item.state,
-         "attempts": 0, "created_at": now, "updated_at": now}
+        {
+            "source": source,
+            "dedupe_key": item.dedupe_key[:255],
+            "raw_body": item.raw_body,
+            "payload": item.payload,
+            "content_type": item.content_type,
+            "state": item.state,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
         for item in items
     ]
     with db.session() as session:
@@ -52,6 +60,7 @@ def record(db: Database, source: str, items: list[IncomingItem]) -> list[int]:
 def find(db: Database, source: str, dedupe_key: str) -> InboundEvent | None:
     with db.session() as session:
         return session.scalar(
-            select(InboundEvent).where(InboundEvent.source == source,
-                                       InboundEvent.dedupe_key == dedupe_key[:255])
+            select(InboundEvent).where(
+                InboundEvent.source == source, InboundEvent.dedupe_key == dedupe_key[:255]
+            )
         )

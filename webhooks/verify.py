@@ -48,8 +48,10 @@ def verify_hubspot(source: str, versions: tuple[str, ...] = ("v1", "v2", "v3")) 
 def bearer_matches(token: str) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, offered = header.partition(" ")
-    return scheme.lower() == "bearer" and bool(offered) and hmac.compare_digest(
-        offered.strip().encode(), token.encode()
+    return (
+        scheme.lower() == "bearer"
+        and bool(offered)
+        and hmac.compare_digest(offered.strip().encode(), token.encode())
     )
 
 
