@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import func, select
 
 from jobs.batches import run_batch
 from simulators.server import serve
 from store.models import Batch
+from tests.conftest import wait_for
 
 AGENT = "agent-renewals"
 
@@ -18,17 +17,6 @@ AGENT = "agent-renewals"
 def app(make_app):
     # One attempt per contact: a no-answer row is done at once (no follow-up).
     return make_app(TALKSTACK_AGENT_ID="agent-sales", CALL_MAX_ATTEMPTS=1)
-
-
-def poll(predicate, timeout=20.0, message=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {message or predicate}")
-        time.sleep(0.05)
 
 
 def seed(hubspot_sim, rows):
@@ -66,7 +54,7 @@ def test_post_then_get_shows_rows_files_counts_and_outcomes(app, client, api_hea
         return body if body["state"] == "done" else None
 
     try:
-        body = poll(done, timeout=30, message="batch done")
+        body = wait_for(done, timeout=30, message="batch done")
     finally:
         server.stop()
     assert list(body) == ["id", "state", "source", "files", "counts", "rows"]

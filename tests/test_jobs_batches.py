@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from jobs.batches import create_batch, run_batch
 from simulators.server import serve
 from store.clock import utcnow
 from store.models import Batch, BatchFile, BatchRow, Call, DeadLetter
+from tests.conftest import wait_for
 
 AGENT = "agent-sales"  # an agent the Talkstack simulator knows
 # Seeding these (empty) registers them as contact properties in the HubSpot simulator, so
@@ -31,17 +31,6 @@ FORMULA = '=HYPERLINK("http://x","y")'
 @pytest.fixture
 def app(make_app):
     return make_app(TALKSTACK_AGENT_ID=AGENT)
-
-
-def poll(predicate, timeout=20.0, message=""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {message or predicate}")
-        time.sleep(0.05)
 
 
 def seed(hubspot_sim, rows: list[dict]) -> list[str]:
@@ -95,7 +84,7 @@ def test_list_batch_skips_with_reasons_uploads_callable_rows_and_writes_reasons_
     contacts = policy_contacts(hubspot_sim)
     list_id = hubspot_sim.add_list(contacts.values())
     batch_id = create_batch(rt, {"listId": list_id})
-    poll(lambda: batch_state(rt, batch_id) in ("uploaded", "done"), message="upload")
+    wait_for(lambda: batch_state(rt, batch_id) in ("uploaded", "done"), message="upload")
 
     by_contact = {row.contact_id: row for row in rows_of(rt, batch_id)}
     for name, reason in EXPECTED_SKIPS.items():
@@ -121,7 +110,7 @@ def test_list_batch_skips_with_reasons_uploads_callable_rows_and_writes_reasons_
         return all(hubspot_sim.contacts[contacts[name]].get("talkstack_last_skip_reason")
                    == reason for name, reason in EXPECTED_SKIPS.items())
 
-    poll(reasons_written, message="talkstack_last_skip_reason written to HubSpot")
+    wait_for(reasons_written, message="talkstack_last_skip_reason written to HubSpot")
     assert "talkstack_last_skip_reason" not in hubspot_sim.contacts[contacts["good"]]
 
 
@@ -259,7 +248,7 @@ def test_rate_limited_upload_is_retried_later(rt, hubspot_sim, talkstack_sim):
         assert (batch.state, batch.attempts) == ("uploading", 1)
         assert batch.not_before is not None and batch.lease_until is None
     assert talkstack_sim.batches == []
-    poll(lambda: (run_batch(rt, batch_id), batch_state(rt, batch_id))[1] == "uploaded",
+    wait_for(lambda: (run_batch(rt, batch_id), batch_state(rt, batch_id))[1] == "uploaded",
          timeout=5, message="retry after not_before")
     assert len(talkstack_sim.batches) == 1
 
@@ -294,7 +283,7 @@ def test_end_to_end_calls_finish_and_rows_reach_done_with_outcomes(
     server = _serve_webhooks(app, rt, talkstack_sim)
     try:
         batch_id = create_batch(rt, {"listId": hubspot_sim.add_list(ids)})
-        poll(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
+        wait_for(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
     finally:
         server.stop()
     with rt.db.session() as session:
@@ -309,7 +298,7 @@ def test_end_to_end_calls_finish_and_rows_reach_done_with_outcomes(
         (ids[2], "done", "voicemail", "Left voicemail", 1, "variable")]
     assert [r.json["number"] for r in talkstack_sim.requests_to("/call/makeCall")] == [
         phone(801)]
-    poll(lambda: len(hubspot_sim.calls) == 4, message="one engagement per call")
+    wait_for(lambda: len(hubspot_sim.calls) == 4, message="one engagement per call")
 
 
 def test_rows_without_a_webhook_are_found_in_call_history(make_app, hubspot_sim,
@@ -322,7 +311,7 @@ def test_rows_without_a_webhook_are_found_in_call_history(make_app, hubspot_sim,
     assert talkstack_sim.webhook_url is None  # no webhook will ever come
     worker_factory(rt)
     batch_id = create_batch(rt, {"contactIds": ids})
-    poll(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
+    wait_for(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
     with rt.db.session() as session:
         found = session.execute(select(Call.match, Call.status).join(
             BatchRow, BatchRow.call_id == Call.id).where(BatchRow.batch_id == batch_id)
@@ -345,7 +334,7 @@ def test_rows_dialled_before_the_latest_page_are_found_by_number(
     for n in range(100):  # newer calls push the batch's calls off the "latest" page
         talkstack_sim.place_call(f"+1650555{n:04d}", agent, {})
     worker_factory(rt)
-    poll(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
+    wait_for(lambda: batch_state(rt, batch_id) == "done", timeout=30, message="batch done")
     by_number = [r.query.get("to") for r in talkstack_sim.requests_to("/call/get-call-history")]
     assert {phone(910), phone(911)} <= set(by_number)
 
