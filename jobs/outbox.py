@@ -16,7 +16,7 @@ KINDS = (CALL_ENGAGEMENT, CONTACT_UPDATE, CALLBACK_COMPLETE)
 # keep arriving (no QUIET_SECONDS gap), keep waiting, but never past MAX_LINGER_SECONDS.
 LINGER_SECONDS = 1.5
 QUIET_SECONDS = 0.75
-MAX_LINGER_SECONDS = 6.0
+MAX_LINGER_SECONDS = 5.0
 
 # One pending flush wake-up per (runtime, kind) in this process is enough: the flush sends
 # everything that is ready and re-schedules itself for what is still lingering, and the

@@ -20,6 +20,7 @@ from sqlalchemy import select
 import metrics
 from domain import outcomes
 from integrations.errors import IntegrationError, PermanentError, TransientError
+from jobs.agents import AGENTS_CACHE_KEY
 from jobs.deadletters import bury
 from jobs.followups import after_final
 from jobs.outbox import (
@@ -31,7 +32,7 @@ from jobs.outbox import (
 )
 from store.claims import claim_one
 from store.clock import to_naive_utc, utcnow
-from store.models import BatchRow, Call
+from store.models import BatchRow, CachedValue, Call
 
 log = logging.getLogger(__name__)
 MAX_CHECKS = 40
@@ -57,16 +58,23 @@ def reconcile_call(rt, talkstack_call_id: str) -> None:
         return
     try:
         record = rt.talkstack.get_call(talkstack_call_id)
-        match = _correlate(rt, row_id, record) if record.is_final else None
     except PermanentError as exc:
         _not_found_or_dead(rt, row_id, talkstack_call_id, exc)
         return
-    except TransientError as exc:  # Talkstack, or HubSpot's contact search
+    except TransientError as exc:
         _check_later(rt, row_id, talkstack_call_id, exc=exc)
         return
     if not record.is_final:
         _check_later(rt, row_id, talkstack_call_id, status=record.status)
         return
+    try:
+        match = _correlate(rt, row_id, record)
+    except TransientError as exc:  # HubSpot's contact search: try again later
+        _check_later(rt, row_id, talkstack_call_id, exc=exc)
+        return
+    except PermanentError as exc:  # e.g. a missing scope: recorded as unmatched
+        log.error("call %s: contact search failed: %s", talkstack_call_id, exc)
+        match = None
     answers, analysis_error = _answers(rt, talkstack_call_id)
     retry_in = _store_final(rt, row_id, record, answers, analysis_error, match)
     if retry_in is None:
@@ -158,7 +166,7 @@ def _store_final(rt, row_id: int, record, answers: dict, analysis_error, match) 
         elif call.contact_id is None:
             call.match = "none"
             log.warning("call %s matches no HubSpot contact; recorded", call.talkstack_call_id)
-        retry_in = _analysis_retry_in(tries) if analysis_error else None
+        retry_in = _analysis_retry_in(call.talkstack_call_id, tries) if analysis_error else None
         if retry_in is None:
             call.next_check_at = None
         else:
@@ -167,9 +175,10 @@ def _store_final(rt, row_id: int, record, answers: dict, analysis_error, match) 
     return retry_in
 
 
-def _analysis_retry_in(tries: int) -> float | None:
+def _analysis_retry_in(call_id: str, tries: int) -> float | None:
     if tries >= MAX_ANALYSIS_TRIES:
-        log.warning("giving up on the analysis after %s tries", tries)
+        log.warning("call %s: no analysis after %s tries; written without answers", call_id,
+                    tries)
         return None
     return float(min(2 ** tries, 60))
 
@@ -196,18 +205,27 @@ def _correlate(rt, row_id: int, record) -> Match | None:
     return Match(found[0], "number") if found else None
 
 
-def final_call(call: Call) -> outcomes.FinalCall:
+def final_call(call: Call, agent_name: str | None = None) -> outcomes.FinalCall:
     record = call.record or {}
     return outcomes.FinalCall(
         call_id=call.talkstack_call_id, status=call.status, seconds=call.seconds or 0,
         started_at=call.started_at, to_number=call.to_number, from_number=call.from_number,
         recording_urls=list(record.get("recordingUrls") or []), data=dict(record.get("data") or {}),
-        answers=dict(call.analysis or {}), agent_name=None, attempt=call.attempt)
+        answers=dict(call.analysis or {}), agent_name=agent_name, attempt=call.attempt)
+
+
+def _agent_name(session, agent_id: str | None) -> str | None:
+    """The agent's name when the agent list is cached (no Talkstack request for a title)."""
+    cached = session.get(CachedValue, AGENTS_CACHE_KEY) if agent_id else None
+    for agent in (cached.value if cached else []):
+        if agent.get("id") == agent_id and agent.get("name") not in (None, "", agent_id):
+            return agent["name"]
+    return None
 
 
 def _queue_writes(rt, session, call: Call) -> None:
     questions = rt.rules.questions
-    final = final_call(call)
+    final = final_call(call, _agent_name(session, call.agent_id))
     engagement = outcomes.engagement_properties(final, questions)
     queue_write(session, CALL_ENGAGEMENT, str(call.id),
                 {"properties": engagement, "contactId": call.contact_id}, call_id=call.id)

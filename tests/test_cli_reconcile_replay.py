@@ -8,25 +8,18 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from jobs.worker import Worker
 from store.models import Call, CallRequest, DeadLetter
 from tests.conftest import wait_for
 
 
 @pytest.fixture
-def running(live):
-    workers = []
-
+def running(live, worker_for):
     def build(**env):
         app, _url = live(**env)
-        worker = Worker(app.extensions["connector"], threads=4, sweep_interval=0.3)
-        worker.start()
-        workers.append(worker)
+        worker_for(app)
         return app
 
-    yield build
-    for worker in workers:
-        worker.stop()
+    return build
 
 
 def cli(app, *args: str) -> str:

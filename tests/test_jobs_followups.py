@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from jobs.worker import Worker
 from tests.conftest import wait_for
 
 NO_ANSWER = "73a0d17f-1163-4015-bdd5-ec830791da20"
@@ -32,19 +31,13 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(live):
-    workers = []
-
+def pipeline(live, worker_for):
     def build(**env) -> Pipeline:
         app, _url = live(**env)
-        worker = Worker(app.extensions["connector"], threads=4, sweep_interval=0.3)
-        worker.start()
-        workers.append(worker)
+        worker_for(app)
         return Pipeline(app)
 
-    yield build
-    for worker in workers:
-        worker.stop()
+    return build
 
 
 def engagements_of(hubspot_sim, contact_id: str) -> list[dict]:

@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from jobs.worker import Worker
 from store.models import Call, HubSpotWrite, InboundEvent
 from tests.conftest import wait_for
 
@@ -78,20 +77,15 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(live):
+def pipeline(live, worker_for):
     """live(**env) plus a running worker: returns a Pipeline."""
-    workers = []
 
     def build(**env) -> Pipeline:
         app, url = live(**env)
-        worker = Worker(app.extensions["connector"], threads=4, sweep_interval=0.3)
-        worker.start()
-        workers.append(worker)
+        worker_for(app)
         return Pipeline(app, url)
 
-    yield build
-    for worker in workers:
-        worker.stop()
+    return build
 
 
 def engagements_of(hubspot_sim, contact_id: str) -> dict[str, dict]:
@@ -317,3 +311,20 @@ def test_dropped_webhooks_are_made_up_for_by_reconciliation(pipeline, hubspot_si
         [props] = engagements_of(hubspot_sim, contact_id).values()
         assert props["hs_call_status"] == mapping[sim_call.final_status]
         assert hubspot_sim.contacts[contact_id]["talkstack_last_call_id"] == sim_call.sid
+
+
+def test_the_title_names_the_agent_once_the_agent_list_is_cached(pipeline, hubspot_sim,
+                                                                 talkstack_sim):
+    from jobs.agents import refresh_agents
+
+    p = pipeline(CALL_RETRY_STATUSES="")
+    refresh_agents(p.rt)  # the worker task behind the action's agent dropdown
+    talkstack_sim.script_outcome("+14155550175", "completed", seconds=5)
+    contact_id = hubspot_sim.add_contact(phone="+14155550175")
+
+    p.start_call(contact_id)
+
+    [props] = wait_for(lambda: list(engagements_of(hubspot_sim, contact_id).values()),
+                       message="engagement")
+    assert props["hs_call_title"] == "Talkstack AI call — Sales agent"
+    assert "<strong>Agent:</strong> Sales agent" in props["hs_call_body"]

@@ -54,6 +54,11 @@ def written_contacts(hubspot_sim, contact_ids) -> int:
     return sum(1 for c in contact_ids if "talkstack_last_call_status" in hubspot_sim.contacts[c])
 
 
+def write_states(rt) -> set[str]:
+    with rt.db.session() as session:
+        return set(session.scalars(select(HubSpotWrite.state)))
+
+
 def longest_429_run(recorded) -> int:
     runs = [len(list(group)) for is_429, group in
             itertools.groupby(recorded, key=lambda r: r.status == 429) if is_429]
@@ -87,11 +92,7 @@ def test_500_outcomes_under_a_20_per_10s_limit_take_at_most_15_write_requests(
         assert by_contact[contact_id]["hs_call_to_number"] == number
         assert hubspot_sim.contacts[contact_id]["talkstack_last_call_id"] == sid
     rt = app.extensions["connector"]
-    with rt.db.session() as session:
-        rows = list(session.scalars(select(HubSpotWrite)))
-    assert {r.state for r in rows} == {"done"}, [
-        (r.id, r.kind, r.object_key, r.state, r.created_at, r.not_before, r.lease_until,
-         r.attempts, r.payload) for r in rows if r.state != "done"]
+    wait_for(lambda: write_states(rt) == {"done"}, message="outbox drained")  # last batch
 
 
 def test_a_refused_write_is_dead_lettered_with_its_reason(running, hubspot_sim, talkstack_sim):
@@ -107,9 +108,29 @@ def test_a_refused_write_is_dead_lettered_with_its_reason(running, hubspot_sim, 
     assert letter.kind == "write"
     assert "VALIDATION_ERROR" in letter.reason
     assert hubspot_sim.calls == {}
+    with rt.db.session() as session:
+        dead = session.get(HubSpotWrite, letter.ref_id)
+        assert (dead.kind, dead.state) == ("call_engagement", "dead")
     # the contact update is a separate write and went through
     wait_for(lambda: hubspot_sim.contacts[contact_id].get("talkstack_last_call_status")
              == "completed", message="contact written")
+
+
+def test_a_429_is_honoured_and_the_write_retried(running, hubspot_sim, talkstack_sim):
+    app = running()
+    contact_id = hubspot_sim.add_contact(phone="+14155550142")
+    talkstack_sim.script_outcome("+14155550142", "no-answer")
+    hubspot_sim.fail_next(2, 429, path_prefix="/crm/v3/objects/calls/batch/create",
+                          delay_seconds=0.5)
+
+    make_calls(talkstack_sim, [("+14155550142", contact_id)])
+
+    wait_for(lambda: hubspot_sim.calls, message="engagement written after the 429s")
+    creates = [r for r in hubspot_sim.requests if r.path == "/crm/v3/objects/calls/batch/create"]
+    assert [r.status for r in creates] == [429, 429, 201]
+    assert creates[1].at - creates[0].at >= 0.5  # Retry-After honoured
+    assert len(hubspot_sim.calls) == 1
+    assert _open_letter(app.extensions["connector"]) is None
 
 
 def _open_letter(rt):

@@ -4,6 +4,7 @@ reconcile enqueued; a wrong token stores nothing (SPEC §4, issue 4 item 1)."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import requests
@@ -107,39 +108,87 @@ def test_different_payloads_for_one_call_are_each_stored(client, rt):
                                                                 "completed"]
 
 
-def test_a_webhook_makes_the_worker_track_and_confirm_the_call(make_app, talkstack_sim,
-                                                               hubspot_sim):
-    """The payload is a hint: the status comes from Get call data, not from the body."""
-    from jobs.worker import Worker
+def place_call(talkstack_sim, number: str, variables: dict | None = None) -> str:
+    """A call the connector did not start (the Talkstack dashboard, another tool)."""
+    response = requests.post(f"{talkstack_sim.url}/call/makeCall", timeout=5,
+                             headers={"x-api-key": talkstack_sim.api_key},
+                             json={"number": number, "projectId": talkstack_sim.project_id,
+                                   "agentId": "agent-default",
+                                   "dynamicVariables": variables or {}})
+    return response.json()["call"]["call_id"]
 
+
+def call_row(rt, sid: str) -> Call | None:
+    with rt.db.session() as session:
+        return session.scalar(select(Call).where(Call.talkstack_call_id == sid))
+
+
+def test_a_webhook_makes_the_worker_track_and_confirm_the_call(make_app, worker_for,
+                                                               talkstack_sim, hubspot_sim):
+    """The payload is a hint: the status comes from Get call data, not from the body."""
     app = make_app()
     rt = app.extensions["connector"]
     talkstack_sim.script_outcome("+14155550123", "voicemail", seconds=21)
-    placed = requests.post(f"{talkstack_sim.url}/call/makeCall", timeout=5,
-                           headers={"x-api-key": talkstack_sim.api_key},
-                           json={"number": "+14155550123", "projectId": talkstack_sim.project_id,
-                                 "agentId": "agent-default"}).json()
-    sid = placed["call"]["call_id"]
+    sid = place_call(talkstack_sim, "+14155550123")
     wait_for(lambda: talkstack_sim.status_of(sid) == "voicemail", message="call final")
-    worker = Worker(rt, threads=2, sweep_interval=0.3)
-    worker.start()
-    try:
-        # The body lies ("completed"); the stored outcome is what Talkstack confirms.
-        response = app.test_client().post(url_for(rt), json={"callSid": sid,
-                                                             "status": "completed"})
-        assert response.status_code == 204
+    worker_for(app)
 
-        def final_call():
-            with rt.db.session() as session:
-                return session.scalar(select(Call).where(Call.talkstack_call_id == sid,
-                                                         Call.is_final.is_(True)))
+    # The body lies ("completed"); the stored outcome is what Talkstack confirms.
+    response = app.test_client().post(url_for(rt), json={"callSid": sid, "status": "completed"})
 
-        call = wait_for(final_call, message="call confirmed")
-    finally:
-        worker.stop()
+    assert response.status_code == 204
+    call = wait_for(lambda: (row := call_row(rt, sid)) and row.is_final and row,
+                    message="call confirmed")
     assert (call.status, call.seconds, call.outcome) == ("voicemail", 21, "Left voicemail")
     # Nobody asked for this call and nobody has the number: recorded, visibly unmatched.
-    assert call.contact_id is None
-    assert call.match == "none"
+    assert (call.contact_id, call.match) == (None, "none")
     assert [r.json["sid"] for r in talkstack_sim.requests_to("/call")] == [sid]
     assert hubspot_sim.calls == {}
+
+
+def test_calls_we_did_not_start_are_matched_by_echoed_id_then_by_number(live, worker_for,
+                                                                        hubspot_sim,
+                                                                        talkstack_sim):
+    app, _url = live()
+    worker_for(app)
+    rt = app.extensions["connector"]
+    by_variable = hubspot_sim.add_contact(phone="+14155550171")
+    by_number = hubspot_sim.add_contact(phone="+14155550172")
+    for number in ("+14155550171", "+14155550172", "+14155550173"):
+        talkstack_sim.script_outcome(number, "completed", seconds=10)
+
+    echoed = place_call(talkstack_sim, "+14155550171", {"hubspot_contact_id": by_variable})
+    searched = place_call(talkstack_sim, "+14155550172", {"firstname": "Bo"})
+    nobody = place_call(talkstack_sim, "+14155550173")
+
+    rows = {sid: wait_for(lambda s=sid: (row := call_row(rt, s)) and row.is_final and row,
+                          message=sid) for sid in (echoed, searched, nobody)}
+    assert (rows[echoed].contact_id, rows[echoed].match) == (by_variable, "variable")
+    assert (rows[searched].contact_id, rows[searched].match) == (by_number, "number")
+    assert (rows[nobody].contact_id, rows[nobody].match) == (None, "none")
+    wait_for(lambda: len(hubspot_sim.calls) == 2, message="two engagements")
+    linked = sorted(c for e in hubspot_sim.calls.values() for c in e["associations"])
+    assert linked == sorted([by_variable, by_number])  # the unmatched call is not written
+
+
+def test_an_unknown_status_is_logged_and_treated_as_not_final(live, worker_for, hubspot_sim,
+                                                              talkstack_sim, caplog):
+    app, _url = live(CALL_RETRY_STATUSES="")
+    worker_for(app)
+    rt = app.extensions["connector"]
+    odd = f"on-hold-{uuid.uuid4().hex[:6]}"  # logged once per process, so a fresh one
+    talkstack_sim.script_outcome("+14155550174", odd)
+    contact_id = hubspot_sim.add_contact(phone="+14155550174")
+    sid = place_call(talkstack_sim, "+14155550174", {"hubspot_contact_id": contact_id})
+
+    app.test_client().post(url_for(rt), json={"callSid": sid, "status": odd})
+
+    wait_for(lambda: (row := call_row(rt, sid)) and row.status == odd, message="checked")
+    row = call_row(rt, sid)
+    assert row.is_final is False and row.next_check_at is not None  # checked again later
+    assert any(odd in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    assert hubspot_sim.calls == {}
+
+    talkstack_sim.force_final(sid, "completed")
+    wait_for(lambda: hubspot_sim.calls, message="written once final")
+    assert call_row(rt, sid).status == "completed"

@@ -41,7 +41,7 @@ def first_value(payload: dict, keys: tuple[str, ...]) -> str | None:
     for container in (payload, nested):
         for key in keys:
             value = container.get(key)
-            if isinstance(value, (str, int)) and str(value).strip():
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
                 return str(value).strip()
     return None
 
