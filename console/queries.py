@@ -25,6 +25,10 @@ def as_dict(row, names) -> dict:
     return {name: getattr(row, name) for name in names}
 
 
+def request_name(request) -> str:
+    return contact_name(request.dial_variables or request.variables)
+
+
 def contact_name(variables: dict | None) -> str:
     """The contact's name as the dial step read it from HubSpot (CRM data: escape it)."""
     variables = variables or {}
@@ -56,7 +60,7 @@ def recent_requests(session, before: int | None = None, limit: int = PAGE_SIZE) 
     views = []
     for request in requests:
         call = latest.get(request.id)
-        views.append({**as_dict(request, REQUEST_FIELDS), "name": contact_name(request.variables),
+        views.append({**as_dict(request, REQUEST_FIELDS), "name": request_name(request),
                       "call": call_view(call) if call else None})
     return views
 
@@ -113,8 +117,8 @@ def request_trace(session, request_id: int) -> dict | None:
     calls = list(session.scalars(select(Call).where(Call.call_request_id == request_id)
                                  .order_by(Call.attempt, Call.id)))
     return {
-        "req": {**as_dict(request, REQUEST_FIELDS), "name": contact_name(request.variables),
-                    "variables": request.variables or {}},
+        "req": {**as_dict(request, REQUEST_FIELDS), "name": request_name(request),
+                    "variables": request.dial_variables or request.variables or {}},
         "event": event_view(session, request.inbound_event_id),
         "batch_row": batch_row_view(session, request.batch_row_id),
         "calls": [call_view(call) for call in calls],

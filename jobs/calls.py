@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 import metrics
 from domain import policy
-from domain.outcomes import action_failure_outputs
+from domain.outcomes import action_failure_outputs, action_outputs
 from domain.rules import build_dynamic_variables
 from integrations.errors import AmbiguousCallError, PermanentError, TransientError
 from jobs.deadletters import bury
@@ -20,6 +20,7 @@ from jobs.outbox import (
     contact_update,
     request_flush,
 )
+from jobs.outcomes import final_call
 from store.claims import claim_ids, claim_one, due
 from store.clock import utcnow
 from store.models import Call, CallRequest
@@ -77,7 +78,9 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
         for request in session.scalars(select(CallRequest).where(CallRequest.id.in_(ids))):
             properties = contacts.get(request.contact_id)
             if properties is None:
-                _skip(session, request, "contact_not_found", write_contact=False)
+                _skip(
+                    session, request, "contact_not_found", rt.rules.questions, write_contact=False
+                )
                 continue
             decision = policy.decide(
                 properties,
@@ -115,7 +118,7 @@ def _apply(rt, session, request: CallRequest, decision: policy.Decision, propert
     request.lease_until = None
     request.number = decision.number
     if decision.skip_reason:
-        _skip(session, request, decision.skip_reason)
+        _skip(session, request, decision.skip_reason, rt.rules.questions)
     elif decision.defer_until is not None:
         if request.reason != policy.QUIET_HOURS:
             contact_update(
@@ -129,7 +132,7 @@ def _apply(rt, session, request: CallRequest, decision: policy.Decision, propert
         variables = build_dynamic_variables(
             request.contact_id, properties, list(rt.settings.call_variables), rt.rules.variables
         )
-        request.variables = {
+        request.dial_variables = {
             **variables,
             **(request.variables or {}),
             "hubspot_contact_id": request.contact_id,
@@ -137,7 +140,9 @@ def _apply(rt, session, request: CallRequest, decision: policy.Decision, propert
         request.state, request.reason, request.not_before = "dialing", None, None
 
 
-def _skip(session, request: CallRequest, reason: str, *, write_contact: bool = True) -> None:
+def _skip(
+    session, request: CallRequest, reason: str, questions, *, write_contact: bool = True
+) -> None:
     request.state, request.reason, request.lease_until = "skipped", reason, None
     metrics.CALLS_SKIPPED.labels(reason).inc()
     if write_contact:
@@ -147,11 +152,27 @@ def _skip(session, request: CallRequest, reason: str, *, write_contact: bool = T
             {"talkstack_last_skip_reason": reason},
             request_id=request.id,
         )
-    if request.callback_id:
-        callback_completion(
-            session, request.callback_id, action_failure_outputs(reason), request_id=request.id
-        )
-        request.callback_state = "queued"
+    _complete_action(session, request, reason, questions)
+
+
+def _complete_action(session, request: CallRequest, reason: str, questions) -> None:
+    """Finish a workflow action that will make no (further) call: FAIL_CONTINUE with the
+    reason only when no call was made; after calls, SUCCESS with the last call's outputs."""
+    if not request.callback_id or request.callback_state == "completed":
+        return
+    last = session.scalar(
+        select(Call)
+        .where(Call.call_request_id == request.id, Call.is_final.is_(True))
+        .order_by(Call.attempt.desc())
+        .limit(1)
+    )
+    outputs = (
+        action_outputs(final_call(last), questions, request.attempts)
+        if last is not None
+        else action_failure_outputs(reason)
+    )
+    callback_completion(session, request.callback_id, outputs, request_id=request.id)
+    request.callback_state = "queued"
 
 
 def _postpone(rt, ids, seconds: float, exc: Exception) -> None:
@@ -190,7 +211,7 @@ def place_call(rt, request_id: int) -> None:
     with rt.db.session() as session:
         request = session.get(CallRequest, request_id)
         number, agent = request.number, request.agent_id or rt.settings.talkstack_agent_id
-        variables, contact_id = dict(request.variables or {}), request.contact_id
+        variables, contact_id = dict(request.dial_variables or {}), request.contact_id
         ambiguous_since = request.dial_started_at
         if ambiguous_since is None:
             request.dial_started_at = utcnow()
@@ -247,11 +268,16 @@ def _dialled(rt, request_id: int, call_id: str, agent: str) -> None:
         )
         if existing is None:
             session.add(call)
+        elif existing.is_final:  # its webhook won the race: settle it now that it is linked
+            call.next_check_at = now
+        settle_now = existing is not None and existing.is_final
         properties = {"talkstack_call_attempts": str(request.attempts)}
         if request.trigger == "property_change":
             properties[rt.settings.call_trigger_property] = "false"
         contact_update(session, request.contact_id, properties, request_id=request.id)
     metrics.CALLS_STARTED.inc()
+    if settle_now:
+        rt.enqueue("reconcile_call", call_id)
     request_flush(rt, CONTACT_UPDATE)
 
 
@@ -263,7 +289,9 @@ def _dial_failed(rt, request_id: int, exc: Exception, *, keep_ambiguous: bool) -
         if not keep_ambiguous:
             request.dial_started_at = None
         if request.failures >= MAX_DIAL_FAILURES:
-            _bury_request(session, request, f"dial failed {request.failures} times: {exc}")
+            _bury_request(
+                session, request, f"dial failed {request.failures} times: {exc}", rt.rules.questions
+            )
             return
         delay = getattr(exc, "retry_after", None) or min(5 * 2**request.failures, 300)
         request.lease_until = None
@@ -275,19 +303,12 @@ def _dial_dead(rt, request_id: int, exc: Exception) -> None:
     with rt.db.session() as session:
         request = session.get(CallRequest, request_id)
         request.dial_started_at = None
-        _bury_request(session, request, f"dial failed permanently: {exc}")
+        _bury_request(session, request, f"dial failed permanently: {exc}", rt.rules.questions)
     request_flush(rt, CALLBACK_COMPLETE)
 
 
-def _bury_request(session, request: CallRequest, reason: str) -> None:
+def _bury_request(session, request: CallRequest, reason: str, questions) -> None:
     request.state, request.reason, request.lease_until = "dead", "dial_failed", None
     request.last_error = reason[:1000]
     bury(session, "request", request.id, reason, request.failures)
-    if request.callback_id and request.callback_state != "completed":
-        callback_completion(
-            session,
-            request.callback_id,
-            action_failure_outputs("dial_failed"),
-            request_id=request.id,
-        )
-        request.callback_state = "queued"
+    _complete_action(session, request, "dial_failed", questions)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from domain.triggers import CREATION, match_event
 from jobs.deadletters import bury
-from store.claims import claim_one
+from store.claims import claim_one, free
 from store.clock import utcnow
 from store.models import Call, CallRequest, InboundEvent
 
@@ -201,16 +201,25 @@ HANDLERS = {
 }
 
 
-def event_ids_waiting(rt, limit: int = 500) -> list[int]:
-    """Events still pending a short while after receipt (their wake-up may be lost)."""
-    cutoff = utcnow() - timedelta(seconds=2)
+def wake_waiting_events(rt, limit: int = 500) -> list[int]:
+    """Pending events whose wake-up may be lost: received over 2 s ago and not re-woken
+    within a lease. Marks them woken, so a backlog is not re-enqueued on every sweep."""
+    now = utcnow()
+    rewake_before = now - timedelta(seconds=rt.settings.lease_seconds)
     with rt.db.session() as session:
-        return list(
+        ids = list(
             session.scalars(
                 select(InboundEvent.id)
-                .where(InboundEvent.state == "pending", InboundEvent.created_at < cutoff)
-                .where((InboundEvent.lease_until.is_(None)) | (InboundEvent.lease_until < utcnow()))
+                .where(InboundEvent.state == "pending")
+                .where(InboundEvent.created_at < now - timedelta(seconds=2))
+                .where(free(InboundEvent))
+                .where((InboundEvent.woken_at.is_(None)) | (InboundEvent.woken_at < rewake_before))
                 .order_by(InboundEvent.id)
                 .limit(limit)
             )
         )
+        if ids:
+            session.execute(
+                update(InboundEvent).where(InboundEvent.id.in_(ids)).values(woken_at=now)
+            )
+    return ids

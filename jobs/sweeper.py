@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 
-from jobs.events import event_ids_waiting
+from jobs.events import wake_waiting_events
 from jobs.health import health_due
 from store.claims import due, free
 from store.clock import utcnow
@@ -25,7 +26,7 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
     """Enqueue wake-ups for everything due. `reconcile_all` also checks calls that are not
     yet past the reconcile threshold (the `flask connector reconcile` command)."""
     found = {"events": 0, "requests": 0, "dials": 0, "calls": 0, "writes": 0, "batches": 0}
-    for event_id in event_ids_waiting(rt, SWEEP_LIMIT):
+    for event_id in wake_waiting_events(rt, SWEEP_LIMIT):
         rt.enqueue("process_event", event_id)
         found["events"] += 1
     with rt.db.session() as session:
@@ -52,6 +53,12 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
                 .limit(SWEEP_LIMIT)
             )
         )
+        if calls:  # not due again for a lease: a backlog is not re-enqueued every sweep
+            session.execute(
+                update(Call)
+                .where(Call.talkstack_call_id.in_(calls))
+                .values(next_check_at=now + timedelta(seconds=rt.settings.lease_seconds))
+            )
         kinds = list(
             session.scalars(
                 select(HubSpotWrite.kind)

@@ -57,6 +57,8 @@ class InboundEvent(Timestamps, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the sweeper last re-enqueued it: a backlog is not re-enqueued on every sweep.
+    woken_at: Mapped[datetime | None] = mapped_column(DateTime)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
@@ -74,7 +76,10 @@ class CallRequest(Timestamps, Base):
     trigger_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
     contact_id: Mapped[str] = mapped_column(String(64), nullable=False)
     agent_id: Mapped[str | None] = mapped_column(String(128))
-    variables: Mapped[dict | None] = mapped_column(JSON)
+    variables: Mapped[dict | None] = mapped_column(JSON)  # extra ones from the trigger
+    # What the last dial sent: the contact's current values + `variables`, built afresh
+    # for every attempt so a follow-up never sends stale contact data.
+    dial_variables: Mapped[dict | None] = mapped_column(JSON)
     inbound_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_events.id"))
     batch_row_id: Mapped[int | None] = mapped_column(ForeignKey("batch_rows.id"))
     # pending | dialing | calling | done | skipped | failed | dead
