@@ -26,6 +26,7 @@ class Runtime:
         from jobs.tasks import register_tasks
 
         register_tasks(self)
+        _ = self.rules  # CONNECTOR_CONFIG is validated at start-up, not at the first event
 
     @cached_property
     def rules(self):

@@ -100,3 +100,16 @@ def test_secrets_never_reach_log_lines(rt, caplog):
     text = record.getMessage()
     assert rt.settings.api_token not in text and rt.settings.hubspot_access_token not in text
     assert "***" in text
+
+
+def test_a_bad_rules_file_stops_start_up_listing_every_mistake(make_app, tmp_path):
+    from domain.rules import RulesError
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[quiet_hours]\nstart = "25:00"\n\n[[analysis.questions]]\nkey = "x"\n')
+    with pytest.raises(RulesError) as error:
+        make_app(CONNECTOR_CONFIG=str(rules))
+    problems = str(error.value).splitlines()
+    assert len(problems) >= 3
+    assert any("quiet_hours.start" in line for line in problems)
+    assert any("analysis.questions" in line for line in problems)
