@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import exists, select, update
 
 from jobs.events import wake_waiting_events
+from jobs.expiry import expire_actions
 from jobs.health import health_due
 from store.claims import due, free
 from store.clock import utcnow
@@ -85,6 +86,7 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
         rt.enqueue("flush_writes", kind)
     for batch_id in batches:
         rt.enqueue("run_batch", batch_id)
+    found["expired"] = expire_actions(rt)
     if health_due(rt):  # keeps the console's configuration health fresh
         rt.enqueue("refresh_health")
     found.update(dials=len(dials), calls=len(calls), writes=len(kinds), batches=len(batches))
