@@ -18,6 +18,7 @@ from jobs.outbox import (
     CONTACT_UPDATE,
     callback_completion,
     contact_update,
+    handled_properties,
     request_flush,
 )
 from jobs.outcomes import final_call
@@ -78,9 +79,7 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
         for request in session.scalars(select(CallRequest).where(CallRequest.id.in_(ids))):
             properties = contacts.get(request.contact_id)
             if properties is None:
-                _skip(
-                    session, request, "contact_not_found", rt.rules.questions, write_contact=False
-                )
+                _skip(rt, session, request, "contact_not_found", write_contact=False)
                 continue
             decision = policy.decide(
                 properties,
@@ -118,7 +117,7 @@ def _apply(rt, session, request: CallRequest, decision: policy.Decision, propert
     request.lease_until = None
     request.number = decision.number
     if decision.skip_reason:
-        _skip(session, request, decision.skip_reason, rt.rules.questions)
+        _skip(rt, session, request, decision.skip_reason)
     elif decision.defer_until is not None:
         if request.reason != policy.QUIET_HOURS:
             contact_update(
@@ -140,18 +139,13 @@ def _apply(rt, session, request: CallRequest, decision: policy.Decision, propert
         request.state, request.reason, request.not_before = "dialing", None, None
 
 
-def _skip(
-    session, request: CallRequest, reason: str, questions, *, write_contact: bool = True
-) -> None:
+def _skip(rt, session, request: CallRequest, reason: str, *, write_contact: bool = True) -> None:
+    questions = rt.rules.questions
     request.state, request.reason, request.lease_until = "skipped", reason, None
     metrics.CALLS_SKIPPED.labels(reason).inc()
     if write_contact:
-        contact_update(
-            session,
-            request.contact_id,
-            {"talkstack_last_skip_reason": reason},
-            request_id=request.id,
-        )
+        properties = {"talkstack_last_skip_reason": reason, **handled_properties(rt, request)}
+        contact_update(session, request.contact_id, properties, request_id=request.id)
     _complete_action(session, request, reason, questions)
 
 
@@ -271,14 +265,11 @@ def _dialled(rt, request_id: int, call_id: str, agent: str) -> None:
         elif existing.is_final:  # its webhook won the race: settle it now that it is linked
             call.next_check_at = now
         settle_now = existing is not None and existing.is_final
-        properties = {"talkstack_call_attempts": str(request.attempts)}
-        if request.trigger == "property_change":
-            properties[rt.settings.call_trigger_property] = "false"
-        contact_update(session, request.contact_id, properties, request_id=request.id)
+        # No contact write here: the attempt count and the trigger reset go out with the
+        # outcome's update (one contact write per call instead of two).
     metrics.CALLS_STARTED.inc()
     if settle_now:
         rt.enqueue("reconcile_call", call_id)
-    request_flush(rt, CONTACT_UPDATE)
 
 
 def _dial_failed(rt, request_id: int, exc: Exception, *, keep_ambiguous: bool) -> None:

@@ -45,6 +45,11 @@ def process_event(rt, event_id: int) -> None:
         )
 
 
+def process_events(rt, event_ids: list[int]) -> None:
+    for event_id in event_ids:
+        process_event(rt, event_id)
+
+
 def _failed(rt, event_id: int, attempts: int, exc: Exception) -> None:
     log.warning("event %s failed (attempt %s): %s", event_id, attempts, exc)
     with rt.db.session() as session:

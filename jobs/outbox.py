@@ -16,7 +16,7 @@ KINDS = (CALL_ENGAGEMENT, CONTACT_UPDATE, CALLBACK_COMPLETE)
 # keep arriving (no QUIET_SECONDS gap), keep waiting, but never past MAX_LINGER_SECONDS.
 LINGER_SECONDS = 1.5
 QUIET_SECONDS = 0.75
-MAX_LINGER_SECONDS = 5.0
+MAX_LINGER_SECONDS = 3.5  # keeps webhook → engagement p99 under 5 s (SPEC §11)
 
 # One pending flush wake-up per (runtime, kind) in this process is enough: the flush sends
 # everything that is ready and re-schedules itself for what is still lingering, and the
@@ -26,10 +26,19 @@ _wakeups_lock = threading.Lock()
 _wakeup_due: dict[tuple[int, str], float] = {}
 
 
-def queue_write(session, kind: str, object_key: str, payload: dict, *, call_id=None,
-                request_id=None) -> None:
-    session.add(HubSpotWrite(kind=kind, object_key=str(object_key), payload=payload,
-                             call_id=call_id, call_request_id=request_id, state="pending"))
+def queue_write(
+    session, kind: str, object_key: str, payload: dict, *, call_id=None, request_id=None
+) -> None:
+    session.add(
+        HubSpotWrite(
+            kind=kind,
+            object_key=str(object_key),
+            payload=payload,
+            call_id=call_id,
+            call_request_id=request_id,
+            state="pending",
+        )
+    )
 
 
 def contact_update(session, contact_id: str, properties: dict, **refs) -> None:
@@ -38,6 +47,13 @@ def contact_update(session, contact_id: str, properties: dict, **refs) -> None:
 
 def callback_completion(session, callback_id: str, output_fields: dict, **refs) -> None:
     queue_write(session, CALLBACK_COMPLETE, callback_id, {"outputFields": output_fields}, **refs)
+
+
+def handled_properties(rt, request) -> dict:
+    """A property-change trigger is reset to false once handled (called or skipped)."""
+    if request.trigger == "property_change":
+        return {rt.settings.call_trigger_property: "false"}
+    return {}
 
 
 def request_flush(rt, *kinds: str) -> None:

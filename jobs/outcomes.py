@@ -27,6 +27,7 @@ from jobs.outbox import (
     CALL_ENGAGEMENT,
     CONTACT_UPDATE,
     contact_update,
+    handled_properties,
     queue_write,
     request_flush,
 )
@@ -53,8 +54,13 @@ class Match:
 def reconcile_call(rt, talkstack_call_id: str) -> None:
     with rt.db.session() as session:
         row_id = session.scalar(select(Call.id).where(Call.talkstack_call_id == talkstack_call_id))
-    if row_id is None or not claim_one(rt.db, Call, row_id, Call.next_check_at.is_not(None),
-                                       lease_seconds=rt.settings.lease_seconds):
+    if row_id is None or not claim_one(
+        rt.db,
+        Call,
+        row_id,
+        Call.next_check_at.is_not(None),
+        lease_seconds=rt.settings.lease_seconds,
+    ):
         return
     try:
         record = rt.talkstack.get_call(talkstack_call_id)
@@ -89,9 +95,14 @@ def _answers(rt, call_id: str) -> tuple[dict, IntegrationError | None]:
     questions = rt.rules.questions
     if not questions:
         return {}, None
-    asked = [{"question": q.question, "type": q.type, **({"options": list(q.options)}
-                                                          if q.options else {})}
-             for q in questions]
+    asked = [
+        {
+            "question": q.question,
+            "type": q.type,
+            **({"options": list(q.options)} if q.options else {}),
+        }
+        for q in questions
+    ]
     try:
         by_text = rt.talkstack.get_call_analysis(call_id, asked)
     except IntegrationError as exc:
@@ -111,8 +122,9 @@ def _check_later(rt, row_id: int, call_id: str, *, status=None, exc=None) -> Non
             call.last_error = str(exc)[:1000]
         if call.checks >= MAX_CHECKS:
             call.next_check_at = None
-            bury(session, "call", row_id, f"no final status after {call.checks} checks",
-                 call.checks)
+            bury(
+                session, "call", row_id, f"no final status after {call.checks} checks", call.checks
+            )
             return
         delay = getattr(exc, "retry_after", None) or min(2 * 2 ** min(call.checks, 6), 120)
         call.next_check_at = utcnow() + timedelta(seconds=delay)
@@ -152,8 +164,11 @@ def _store_final(rt, row_id: int, record, answers: dict, analysis_error, match) 
         call.started_at = to_naive_utc(record.started_at) or call.started_at or call.created_at
         call.to_number = call.to_number or record.to_number
         call.from_number = record.from_number or call.from_number
-        call.record = {**record.raw, "_fingerprint": fingerprint(record, answers),
-                       ANALYSIS_TRIES_KEY: tries}
+        call.record = {
+            **record.raw,
+            "_fingerprint": fingerprint(record, answers),
+            ANALYSIS_TRIES_KEY: tries,
+        }
         call.analysis = answers or None
         call.outcome = outcomes.OUTCOME_LABEL.get(record.status)
         call.lease_until = None
@@ -177,10 +192,9 @@ def _store_final(rt, row_id: int, record, answers: dict, analysis_error, match) 
 
 def _analysis_retry_in(call_id: str, tries: int) -> float | None:
     if tries >= MAX_ANALYSIS_TRIES:
-        log.warning("call %s: no analysis after %s tries; written without answers", call_id,
-                    tries)
+        log.warning("call %s: no analysis after %s tries; written without answers", call_id, tries)
         return None
-    return float(min(2 ** tries, 60))
+    return float(min(2**tries, 60))
 
 
 def _correlate(rt, row_id: int, record) -> Match | None:
@@ -196,9 +210,11 @@ def _correlate(rt, row_id: int, record) -> Match | None:
         number = record.to_number
         if not number:
             return None
-        row = session.scalar(select(BatchRow).where(BatchRow.number == number,
-                                                    BatchRow.state == "uploaded")
-                             .order_by(BatchRow.id.desc()))
+        row = session.scalar(
+            select(BatchRow)
+            .where(BatchRow.number == number, BatchRow.state == "uploaded")
+            .order_by(BatchRow.id.desc())
+        )
         if row is not None:
             return Match(row.contact_id, "batch", row.id)
     found = rt.hubspot.find_contact_ids_by_phone(number)
@@ -208,16 +224,24 @@ def _correlate(rt, row_id: int, record) -> Match | None:
 def final_call(call: Call, agent_name: str | None = None) -> outcomes.FinalCall:
     record = call.record or {}
     return outcomes.FinalCall(
-        call_id=call.talkstack_call_id, status=call.status, seconds=call.seconds or 0,
-        started_at=call.started_at, to_number=call.to_number, from_number=call.from_number,
-        recording_urls=list(record.get("recordingUrls") or []), data=dict(record.get("data") or {}),
-        answers=dict(call.analysis or {}), agent_name=agent_name, attempt=call.attempt)
+        call_id=call.talkstack_call_id,
+        status=call.status,
+        seconds=call.seconds or 0,
+        started_at=call.started_at,
+        to_number=call.to_number,
+        from_number=call.from_number,
+        recording_urls=list(record.get("recordingUrls") or []),
+        data=dict(record.get("data") or {}),
+        answers=dict(call.analysis or {}),
+        agent_name=agent_name,
+        attempt=call.attempt,
+    )
 
 
 def _agent_name(session, agent_id: str | None) -> str | None:
     """The agent's name when the agent list is cached (no Talkstack request for a title)."""
     cached = session.get(CachedValue, AGENTS_CACHE_KEY) if agent_id else None
-    for agent in (cached.value if cached else []):
+    for agent in cached.value if cached else []:
         if agent.get("id") == agent_id and agent.get("name") not in (None, "", agent_id):
             return agent["name"]
     return None
@@ -227,19 +251,33 @@ def _queue_writes(rt, session, call: Call) -> None:
     questions = rt.rules.questions
     final = final_call(call, _agent_name(session, call.agent_id))
     engagement = outcomes.engagement_properties(final, questions)
-    queue_write(session, CALL_ENGAGEMENT, str(call.id),
-                {"properties": engagement, "contactId": call.contact_id}, call_id=call.id)
+    queue_write(
+        session,
+        CALL_ENGAGEMENT,
+        str(call.id),
+        {"properties": engagement, "contactId": call.contact_id},
+        call_id=call.id,
+    )
     if _is_latest_for_contact(session, call):
-        contact_update(session, call.contact_id, outcomes.contact_properties(final, questions),
-                       call_id=call.id)
+        properties = outcomes.contact_properties(final, questions)
+        if call.request is not None:
+            properties.update(handled_properties(rt, call.request))
+        contact_update(session, call.contact_id, properties, call_id=call.id)
     metrics.OUTCOMES_WRITTEN.labels("queued").inc()
 
 
 def _is_latest_for_contact(session, call: Call) -> bool:
     """Out-of-order arrivals: an older call must not overwrite a newer call's summary."""
-    newer = session.scalar(select(Call.id).where(
-        Call.contact_id == call.contact_id, Call.id != call.id, Call.is_final.is_(True),
-        Call.started_at > call.started_at).limit(1))
+    newer = session.scalar(
+        select(Call.id)
+        .where(
+            Call.contact_id == call.contact_id,
+            Call.id != call.id,
+            Call.is_final.is_(True),
+            Call.started_at > call.started_at,
+        )
+        .limit(1)
+    )
     return newer is None
 
 

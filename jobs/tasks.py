@@ -13,7 +13,7 @@ def _task_table():
     from jobs.agents import refresh_agents
     from jobs.batches import run_batch
     from jobs.calls import dispatch_requests, place_call, place_calls
-    from jobs.events import process_event
+    from jobs.events import process_event, process_events
     from jobs.health import refresh_health
     from jobs.outcomes import reconcile_call
     from jobs.sweeper import sweep
@@ -21,6 +21,7 @@ def _task_table():
 
     return {
         "process_event": process_event,
+        "process_events": process_events,
         "dispatch_requests": dispatch_requests,
         "place_calls": place_calls,
         "place_call": place_call,

@@ -51,11 +51,13 @@ def parse_json(source: str):
 
 
 def enqueue_events(event_ids: list[int]) -> None:
-    for event_id in event_ids:
-        try:
-            runtime().enqueue("process_event", event_id)
-        except Exception:  # durable already; the sweeper will pick it up
-            log.warning("queue unavailable; event %s left for the sweeper", event_id)
+    """One wake-up per delivery, however many events it carried."""
+    if not event_ids:
+        return
+    try:
+        runtime().enqueue("process_events", event_ids)
+    except Exception:  # durable already; the sweeper will pick them up
+        log.warning("queue unavailable; events %s left for the sweeper", event_ids)
 
 
 @bp.post("/webhooks/hubspot")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,7 +31,6 @@ def record(db: Database, source: str, items: list[IncomingItem]) -> list[int]:
     """
     if not items:
         return []
-    insert = sqlite_insert if db.is_sqlite else pg_insert
     now = utcnow()
     rows = [
         {
@@ -47,14 +47,19 @@ def record(db: Database, source: str, items: list[IncomingItem]) -> list[int]:
         for item in items
     ]
     with db.session() as session:
-        statement = (
-            insert(InboundEvent)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-            .returning(InboundEvent.id, InboundEvent.state)
-        )
-        inserted = session.execute(statement).all()
+        # Rows go as executemany parameters, so the statement compiles once per process.
+        inserted = session.execute(_insert_statement(db.is_sqlite), rows).all()
     return [row.id for row in inserted if row.state == "pending"]
+
+
+@lru_cache(maxsize=2)
+def _insert_statement(sqlite: bool):
+    insert = sqlite_insert if sqlite else pg_insert
+    return (
+        insert(InboundEvent)
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(InboundEvent.id, InboundEvent.state, sort_by_parameter_order=True)
+    )
 
 
 def find(db: Database, source: str, dedupe_key: str) -> InboundEvent | None:
