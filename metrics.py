@@ -50,6 +50,10 @@ class StateCollector:
     def __init__(self, runtime) -> None:
         self.runtime = runtime
 
+    def describe(self):
+        # prometheus_client calls describe() (else collect()) at registration: no DB here.
+        return []
+
     def collect(self):
         from sqlalchemy import func, select
 

@@ -22,7 +22,7 @@ from jobs.outbox import (
     request_flush,
 )
 from jobs.outcomes import final_call
-from store.claims import claim_ids, claim_one, due
+from store.claims import claim_ids, claim_one, due, release_lock, take_lock
 from store.clock import utcnow
 from store.models import Call, CallRequest
 
@@ -49,16 +49,22 @@ def variable_properties(rt) -> list[str]:
 def dispatch_requests(rt) -> None:
     """Decide for every due pending request, 100 contacts per HubSpot read."""
     while True:
-        ids = claim_ids(
-            rt.db,
-            CallRequest,
-            (CallRequest.state == "pending") & due(CallRequest),
-            limit=DISPATCH_CHUNK,
-            lease_seconds=rt.settings.lease_seconds,
-        )
+        if not take_lock(rt.db, "dispatch", lease_seconds=rt.settings.lease_seconds):
+            return  # the holder loops until nothing is pending; the sweeper covers the gap
+        try:
+            ids = claim_ids(
+                rt.db,
+                CallRequest,
+                (CallRequest.state == "pending") & due(CallRequest),
+                limit=DISPATCH_CHUNK,
+                lease_seconds=rt.settings.lease_seconds,
+            )
+            if ids:
+                _dispatch_chunk(rt, ids)
+        finally:
+            release_lock(rt.db, "dispatch")
         if not ids:
             return
-        _dispatch_chunk(rt, ids)
 
 
 def _dispatch_chunk(rt, ids: list[int]) -> None:
@@ -74,9 +80,13 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
         _postpone(rt, ids, getattr(exc, "retry_after", None) or 10, exc)
         return
     now = utcnow()
+    dialing: list[int] = []
     with rt.db.session() as session:
-        last_calls = _last_call_times(session, contact_ids)
-        for request in session.scalars(select(CallRequest).where(CallRequest.id.in_(ids))):
+        last_calls = _last_call_times(session, contact_ids, exclude=ids)
+        pending = select(CallRequest).where(CallRequest.id.in_(ids), CallRequest.state == "pending")
+        if not rt.db.is_sqlite:
+            pending = pending.with_for_update()
+        for request in session.scalars(pending):
             properties = contacts.get(request.contact_id)
             if properties is None:
                 _skip(rt, session, request, "contact_not_found", write_contact=False)
@@ -91,11 +101,13 @@ def _dispatch_chunk(rt, ids: list[int]) -> None:
             _apply(rt, session, request, decision, properties)
             if request.state == "dialing":  # a second trigger in this chunk is a cooldown
                 last_calls[request.contact_id] = now
-    rt.enqueue("place_calls")
+                dialing.append(request.id)
+    for request_id in dialing:
+        rt.enqueue("place_call", request_id)
     request_flush(rt, CONTACT_UPDATE, CALLBACK_COMPLETE)
 
 
-def _last_call_times(session, contact_ids) -> dict:
+def _last_call_times(session, contact_ids, exclude=()) -> dict:
     """When each contact was last dialled; a dial in flight counts as just now."""
     rows = session.execute(
         select(Call.contact_id, func.max(Call.created_at))
@@ -105,7 +117,9 @@ def _last_call_times(session, contact_ids) -> dict:
     times = dict(rows.all())
     in_flight = session.scalars(
         select(CallRequest.contact_id).where(
-            CallRequest.contact_id.in_(contact_ids), CallRequest.state == "dialing"
+            CallRequest.contact_id.in_(contact_ids),
+            CallRequest.state == "dialing",
+            CallRequest.id.not_in(list(exclude)),
         )
     )
     for contact_id in in_flight:
@@ -179,20 +193,6 @@ def _postpone(rt, ids, seconds: float, exc: Exception) -> None:
     rt.enqueue("dispatch_requests", delay=seconds)
 
 
-def place_calls(rt) -> None:
-    """Wake-up for every request ready to dial."""
-    with rt.db.session() as session:
-        ids = list(
-            session.scalars(
-                select(CallRequest.id)
-                .where(CallRequest.state == "dialing", due(CallRequest))
-                .order_by(CallRequest.id)
-            )
-        )
-    for request_id in ids:
-        rt.enqueue("place_call", request_id)
-
-
 def place_call(rt, request_id: int) -> None:
     if not claim_one(
         rt.db,
@@ -211,14 +211,16 @@ def place_call(rt, request_id: int) -> None:
             request.dial_started_at = utcnow()
     try:
         placed = (
-            _find_earlier_dial(rt, number, contact_id, ambiguous_since) if ambiguous_since else None
+            _find_earlier_dial(rt, request_id, number, contact_id, ambiguous_since)
+            if ambiguous_since
+            else None
         )
         call_id = placed or rt.talkstack.make_call(number, agent, variables).call_id
     except AmbiguousCallError as exc:
         _dial_failed(rt, request_id, exc, keep_ambiguous=True)
         return
     except TransientError as exc:
-        _dial_failed(rt, request_id, exc, keep_ambiguous=False)
+        _dial_failed(rt, request_id, exc, keep_ambiguous=ambiguous_since is not None)
         return
     except PermanentError as exc:
         _dial_dead(rt, request_id, exc)
@@ -226,10 +228,19 @@ def place_call(rt, request_id: int) -> None:
     _dialled(rt, request_id, call_id, agent)
 
 
-def _find_earlier_dial(rt, number: str, contact_id: str, since) -> str | None:
-    """After a dial whose result we never stored, look for it in Talkstack's history."""
+def _find_earlier_dial(rt, request_id: int, number: str, contact_id: str, since) -> str | None:
+    """After a dial whose result we never stored, look for it in Talkstack's history.
+    Calls another request owns are not ours; one known only from its webhook may be."""
     with rt.db.session() as session:
-        known = set(session.scalars(select(Call.talkstack_call_id).where(Call.to_number == number)))
+        known = set(
+            session.scalars(
+                select(Call.talkstack_call_id).where(
+                    Call.to_number == number,
+                    Call.call_request_id.is_not(None),
+                    Call.call_request_id != request_id,
+                )
+            )
+        )
     for record in rt.talkstack.get_call_history(to=number, start_time_after=since.date()):
         echoed = str(record.variables.get("hubspot_contact_id") or "")
         started = record.started_at.replace(tzinfo=None) if record.started_at else None

@@ -41,6 +41,9 @@ def sweep(rt, *, reconcile_all: bool = False) -> dict[str, int]:
             session.scalars(
                 select(CallRequest.id)
                 .where(CallRequest.state == "dialing", due(CallRequest), free(CallRequest))
+                .where(
+                    CallRequest.updated_at < utcnow() - timedelta(seconds=rt.settings.lease_seconds)
+                )
                 .limit(SWEEP_LIMIT)
             )
         )

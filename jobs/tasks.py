@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 def _task_table():
     from jobs.agents import refresh_agents
     from jobs.batches import run_batch
-    from jobs.calls import dispatch_requests, place_call, place_calls
+    from jobs.calls import dispatch_requests, place_call
     from jobs.events import process_event, process_events
     from jobs.health import refresh_health
     from jobs.outcomes import reconcile_call
@@ -23,7 +23,6 @@ def _task_table():
         "process_event": process_event,
         "process_events": process_events,
         "dispatch_requests": dispatch_requests,
-        "place_calls": place_calls,
         "place_call": place_call,
         "reconcile_call": reconcile_call,
         "flush_writes": flush_writes,

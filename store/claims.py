@@ -40,7 +40,7 @@ def claim_ids(
         claimed = (
             session.execute(
                 update(model)
-                .where(model.id.in_(ids), free(model))
+                .where(model.id.in_(ids), where, free(model))
                 .values(lease_until=lease_until)
                 .returning(model.id)
             )

@@ -40,7 +40,8 @@ def stack(request, env, hubspot_sim, talkstack_sim, tmp_path):
         return deployment
 
     yield build
-    failed = getattr(request.node, "report_call", None) is not None and request.node.report_call.failed
+    report = getattr(request.node, "report_call", None)
+    failed = report is not None and report.failed
     for deployment in built:
         if failed:
             print(deployment.processes.logs())

@@ -40,18 +40,23 @@ class Stack:
         return self.settings["PUBLIC_BASE_URL"]
 
     def release(self) -> None:
-        """The Procfile's `release:` (migrate), then `connector setup` against the simulators."""
+        """Migrate, run the Procfile's `release:` step, then `connector setup` against the
+        simulators. (Migrating in this process first keeps these suites independent of the
+        release command itself, which test_release.py checks on an empty database.)"""
         from cli_setup import run_setup
         from config import load_settings
         from runtime import Runtime
+        from store.migrate import upgrade
 
+        self.rt = Runtime(load_settings(self.settings, dotenv_path=None))
+        upgrade(self.rt.db)
         migrated = self.processes.cli("migrate")
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        self.rt = Runtime(load_settings(self.settings, dotenv_path=None))
         run_setup(self.rt, echo=lambda *_a: None)
 
-    def start_web(self, port: int | None = None, **extra) -> Web:
-        return self.processes.web(port or self.port, **extra)
+    def start_web(self, *, another: bool = False, **extra) -> Web:
+        """The web behind PUBLIC_BASE_URL (restartable on its port), or `another` one."""
+        return self.processes.web(None if another else self.port, **extra)
 
     def start_worker(self, **extra):
         return self.processes.worker(**extra)
@@ -63,6 +68,25 @@ class Stack:
     def count(self, model, *where) -> int:
         with self.rt.db.session() as session:
             return session.scalar(select(func.count()).select_from(model).where(*where))
+
+    def request_states(self) -> Counter:
+        """{(state, reason): n} over every call request."""
+        from store.models import CallRequest
+
+        with self.rt.db.session() as session:
+            rows = session.execute(select(CallRequest.state, CallRequest.reason, func.count())
+                                   .group_by(CallRequest.state, CallRequest.reason)).all()
+        return Counter({(state, reason): n for state, reason, n in rows})
+
+    def settled(self, requests: int) -> bool:
+        """`requests` call requests exist, none is still in progress, the outbox is empty."""
+        from store.models import HubSpotWrite
+
+        states = self.request_states()
+        busy = sum(n for (state, _r), n in states.items()
+                   if state in ("pending", "dialing", "calling"))
+        return (sum(states.values()) >= requests and not busy
+                and self.count(HubSpotWrite, HubSpotWrite.state == "pending") == 0)
 
     def stop(self) -> None:
         self.processes.stop_all()

@@ -34,6 +34,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the test process dies, so a test run
+    killed by a timeout leaves no gunicorn or worker behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def child_environment(settings: dict) -> dict:
     """os.environ without connector settings, plus `settings` (all values as strings)."""
     inherited = {k: v for k, v in os.environ.items()
@@ -107,7 +118,7 @@ class Processes:
         log_file = open(log_path, "wb")  # noqa: SIM115 - the child owns it until it exits
         popen = subprocess.Popen(argv, cwd=ROOT, env=child_environment({**self.settings, **extra}),
                                  stdout=log_file, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=_die_with_parent)
         log_file.close()
         process = Process(name, popen, log_path)
         self.started.append(process)

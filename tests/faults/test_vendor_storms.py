@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from store.models import CallRequest, DeadLetter
+from store.models import DeadLetter
 from tests.conftest import wait_for
 from tests.faults.harness import (
     all_written,
@@ -22,9 +22,11 @@ CONTACTS = 30
 CLIENT_READ_TIMEOUT = 10.0  # integrations.talkstack.TalkstackClient default read timeout
 
 
-def _settled(deployment):
-    unsettled = deployment.count(CallRequest, CallRequest.state.not_in(("done", "dead")))
-    return deployment.count(CallRequest) == CONTACTS and unsettled == 0
+def _assert_called_once_each(talkstack_sim, contacts: dict[str, str], expected: int) -> None:
+    placed = placed_calls_by_number(talkstack_sim)
+    twice = sorted(number for number, n in placed.items() if n > 1)
+    assert not twice, f"dialled more than once: {twice}"
+    assert len(placed) == expected and set(placed) <= set(contacts.values())
 
 
 def _inject_storms(hubspot_sim, talkstack_sim) -> None:
@@ -50,9 +52,11 @@ def test_storms_complete_after_recovery_and_dead_letters_replay(
     deployment.start_worker()
     assert deployment.deliver(trigger_events(hubspot_sim, list(contacts))) == 204
 
-    wait_for(lambda: _settled(deployment), 180, interval=0.5, message="every request settled")
-    wait_for(lambda: all_written(hubspot_sim, CONTACTS - 1), 60, interval=0.5,
-             message="every outcome but the refused dial written")
+    wait_for(lambda: deployment.settled(CONTACTS), 180, interval=0.5, message="all settled")
+    assert deployment.request_states() == {("done", None): CONTACTS - 1,
+                                           ("dead", "dial_failed"): 1}
+    _assert_called_once_each(talkstack_sim, contacts, expected=CONTACTS - 1)
+    assert len(hubspot_sim.calls) == CONTACTS - 1, "an outcome is missing"
     statuses = [r.status for r in hubspot_sim.requests]
     assert statuses.count(429) >= 6 and statuses.count(503) >= 6, "the HubSpot storm never hit"
     assert all(fault.remaining == 0 for fault in talkstack_sim._faults), "a fault never fired"
@@ -67,11 +71,9 @@ def test_storms_complete_after_recovery_and_dead_letters_replay(
     assert "replayed 1 of 1" in replayed.stdout
     wait_for(lambda: all_written(hubspot_sim, CONTACTS), 60, interval=0.5,
              message="the replayed dial written")
-    wait_for(lambda: deployment.count(CallRequest, CallRequest.state == "done") == CONTACTS, 30,
-             message="every request done")
+    wait_for(lambda: deployment.settled(CONTACTS), 30, interval=0.5, message="all settled")
+    assert deployment.request_states() == {("done", None): CONTACTS}
 
-    placed = placed_calls_by_number(talkstack_sim)
-    assert sorted(placed) == sorted(contacts.values())
-    assert set(placed.values()) == {1}, "a contact was dialled twice"
+    _assert_called_once_each(talkstack_sim, contacts, expected=CONTACTS)
     assert_one_engagement_per_call(hubspot_sim, talkstack_sim, contacts)
     assert deployment.count(DeadLetter, DeadLetter.replayed_at.is_(None)) == 0
