@@ -12,6 +12,7 @@ from domain.hubspot_schema import PROPERTY_GROUP, contact_property_definitions
 from integrations.errors import IntegrationError
 from jobs.health import record_webhook_registration
 from jobs.health import talkstack_webhook_url as registered_url
+from jobs.hubspot_schema import ensure_call_schema
 
 
 def talkstack_webhook_url(settings, *, masked: bool = False) -> str:
@@ -40,6 +41,8 @@ def run_setup(rt, echo=click.echo) -> dict:
         f"HubSpot contact properties: {len(created)} created, "
         f"{len(definitions) - len(created)} already there"
     )
+    done["callPropertiesCreated"] = ensure_call_schema(rt.hubspot)
+    echo(f"HubSpot call properties: {len(done['callPropertiesCreated'])} created")
     rt.talkstack.set_webhook_url(talkstack_webhook_url(settings))
     record_webhook_registration(rt, talkstack_webhook_url(settings))
     masked_url = talkstack_webhook_url(settings, masked=True)

@@ -1,4 +1,4 @@
-"""The contact property group and properties `flask connector setup` creates (SPEC §7),
+"""The property groups and properties `flask connector setup` creates (SPEC §7),
 as HubSpot `PropertyGroupCreate` / `PropertyCreate` JSON bodies.
 """
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from domain import policy
-from domain.outcomes import FINAL_STATUSES
+from domain.outcomes import ENGAGEMENT_ID_PROPERTY, FINAL_STATUSES
 from domain.rules_model import Question
 
 PROPERTY_GROUP = {"name": "talkstack", "label": "Talkstack AI calls"}
@@ -117,3 +117,13 @@ def contact_property_definitions(questions: Iterable[Question] = ()) -> list[dic
     return [_property(*row) for row in CORE_PROPERTIES] + [
         question_property_definition(q) for q in questions
     ]
+
+
+def call_property_definitions() -> list[dict]:
+    """The call-engagement properties setup creates (in a `talkstack` group on calls)."""
+    definition = _property(
+        ENGAGEMENT_ID_PROPERTY, "Talkstack call ID", "string", "text",
+        "Talkstack call id of this call; one engagement per Talkstack call.",
+    )
+    definition["hasUniqueValue"] = True
+    return [definition]

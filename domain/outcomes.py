@@ -166,6 +166,12 @@ def answer_value(question: Question, answer: object) -> str | None:
     return text[:MAX_TEXT_PROPERTY] or None
 
 
+# The call (engagement) property that makes engagement creation idempotent: its value is the
+# Talkstack call id, unique across the account (hasUniqueValue), so a create whose answer
+# was lost can be found again (batch read by idProperty) and a repeated create is refused.
+ENGAGEMENT_ID_PROPERTY = "talkstack_call_id"
+
+
 def engagement_properties(call: FinalCall, questions: Iterable[Question]) -> dict[str, str]:
     """Properties of the HubSpot call engagement for `call`."""
     status = _require_final(call.status)
@@ -177,6 +183,7 @@ def engagement_properties(call: FinalCall, questions: Iterable[Question]) -> dic
         "hs_call_status": HS_CALL_STATUS[status],
         "hs_call_duration": str(_duration_seconds(call) * 1000),
         "hs_call_body": call_body_html(call, OUTCOME_LABEL[status], list(questions)),
+        ENGAGEMENT_ID_PROPERTY: call.call_id,  # unique: one engagement per Talkstack call
     }
     if status in HS_CALL_DISPOSITION:
         properties["hs_call_disposition"] = HS_CALL_DISPOSITION[status]

@@ -23,7 +23,7 @@ class IntegrationError(Exception):
 
 
 class TransientError(IntegrationError):
-    """Worth retrying: timeouts, connection errors, 5xx, 409, 423."""
+    """Worth retrying: timeouts, connection errors, 5xx, 423 (and Talkstack's 408/409)."""
 
 
 class RateLimited(TransientError):
@@ -36,6 +36,18 @@ class RateLimited(TransientError):
 
 class PermanentError(IntegrationError):
     """A 4xx that a retry cannot fix (validation, not found, conflict of shape)."""
+
+
+class ConflictError(PermanentError):
+    """409: the write clashes with an existing record (a unique property value)."""
+
+
+class UnknownPropertyError(PermanentError):
+    """400 PROPERTY_DOESNT_EXIST: `properties` names what the account does not define."""
+
+    def __init__(self, message: str, *, properties: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.properties = properties
 
 
 class AuthError(PermanentError):

@@ -244,6 +244,26 @@ class HubSpotClient(HubSpotSetupMixin):
             "calls batch create: results cannot be matched to inputs", vendor="HubSpot"
         )
 
+    def find_calls(self, id_property: str, values: Iterable[str]) -> dict[str, str]:
+        """HubSpot call ids by the value of a unique property; values not found are absent."""
+        found: dict[str, str] = {}
+        for chunk in chunks(unique_ids(values)):
+            request = calls_sdk.BatchReadInputSimplePublicObjectId(
+                inputs=[calls_sdk.SimplePublicObjectId(id=value) for value in chunk],
+                properties=[id_property],
+                properties_with_history=[],
+                id_property=id_property,
+            )
+            response = self._call(
+                "calls batch read", self._calls_batch.read,
+                batch_read_input_simple_public_object_id=request,
+            )
+            for record in _require(response, "calls batch read").results or []:
+                value = (record.properties or {}).get(id_property)
+                if value:
+                    found[value] = record.id
+        return found
+
     def update_calls(self, updates: list[tuple[str, dict]]) -> BatchOutcome:
         return self._batch_update("calls", calls_sdk, self._calls_batch, updates)
 

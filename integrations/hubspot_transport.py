@@ -27,10 +27,12 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from integrations.errors import (
     AmbiguousCallError,
     AuthError,
+    ConflictError,
     IntegrationError,
     PermanentError,
     RateLimited,
     TransientError,
+    UnknownPropertyError,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,7 +112,22 @@ def api_error(operation: str, exc) -> IntegrationError:
         return RateLimited(message, retry_after=_retry_after_seconds(exc.headers, body), **kwargs)
     if status == 0 or status == 423 or status >= 500:
         return TransientError(message, **kwargs)
+    if status == 409:
+        return ConflictError(message, **kwargs)
+    unknown = _unknown_properties(body)
+    if status == 400 and unknown:
+        return UnknownPropertyError(message, properties=unknown, **kwargs)
     return PermanentError(message, **kwargs)
+
+
+def _unknown_properties(body: dict) -> tuple[str, ...]:
+    """Property names of PROPERTY_DOESNT_EXIST entries in a 400 body."""
+    names: list[str] = []
+    for error in body.get("errors") or []:
+        if isinstance(error, dict) and error.get("code") == "PROPERTY_DOESNT_EXIST":
+            context = error.get("context") if isinstance(error.get("context"), dict) else {}
+            names += [str(n) for n in context.get("propertyName") or []]
+    return tuple(names)
 
 
 def transport_error(operation: str, exc: Exception, replay_safe: bool) -> IntegrationError:

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 import metrics
 from integrations.errors import PermanentError, RateLimited, TransientError
-from integrations.hubspot_types import CallInput
 from jobs.deadletters import bury
+from jobs.engagements import send_engagements
 from jobs.outbox import (
     CALL_ENGAGEMENT,
     CALLBACK_COMPLETE,
@@ -25,7 +25,7 @@ from jobs.outbox import (
 )
 from store.claims import claim_ids, due, release_lock, renew_lock, take_lock
 from store.clock import utcnow
-from store.models import Call, CallRequest, HubSpotWrite
+from store.models import CallRequest, HubSpotWrite
 
 log = logging.getLogger(__name__)
 BATCH_LIMIT = 100
@@ -111,35 +111,8 @@ def _send_contact_updates(rt, rows) -> dict[int, str]:
 
 
 def _send_engagements(rt, rows) -> dict[int, str]:
-    latest: dict[int, HubSpotWrite] = {}
-    for row in rows:
-        latest[row.call_id] = row
-    with rt.db.session() as session:
-        known = dict(session.execute(select(Call.id, Call.hubspot_call_id)
-                                     .where(Call.id.in_(list(latest)))).all())
-    creates = [CallInput(trace_id=str(call_id), properties=row.payload["properties"],
-                         contact_id=row.payload.get("contactId"))
-               for call_id, row in latest.items() if not known.get(call_id)]
-    updates = [(known[call_id], row.payload["properties"])
-               for call_id, row in latest.items() if known.get(call_id)]
-    errors = []
-    if creates:
-        created = rt.hubspot.create_calls(creates)
-        _store_engagement_ids(rt, created.results)
-        errors += created.errors
-    if updates:
-        errors += rt.hubspot.update_calls(updates).errors
-    by_engagement = {known.get(c): str(c) for c in latest}
-    keyed = [(by_engagement.get(key, key), message) for key, message in errors]
-    return _failed_rows(rows, keyed, key=lambda row: str(row.call_id))
-
-
-def _store_engagement_ids(rt, results: dict[str, str]) -> None:
-    with rt.db.session() as session:
-        for trace_id, hubspot_id in results.items():
-            call = session.get(Call, int(trace_id))
-            if call is not None:
-                call.hubspot_call_id = hubspot_id
+    errors = send_engagements(rt, rows)
+    return _failed_rows(rows, errors, key=lambda row: str(row.call_id))
 
 
 def _send_callbacks(rt, rows) -> dict[int, str]:

@@ -16,6 +16,7 @@ from flask import Flask
 
 from simulators import (
     hubspot_automation,
+    hubspot_calls,
     hubspot_control,
     hubspot_objects,
     hubspot_schema,
@@ -103,6 +104,7 @@ class HubSpotSimulator(WebhookSenderMixin):
         install_hooks(app, self)
         for module in (
             hubspot_objects,
+            hubspot_calls,
             hubspot_search,
             hubspot_schema,
             hubspot_automation,
@@ -220,9 +222,14 @@ class HubSpotSimulator(WebhookSenderMixin):
         return view
 
     def check_contact_properties(self, updates: list[dict]) -> None:
+        self.check_properties("contacts", updates)
+
+    def check_properties(self, kind: str, updates: list[dict]) -> None:
+        """400 PROPERTY_DOESNT_EXIST for a write naming a property `kind` does not define."""
         if not self.strict_properties:
             return
-        unknown = sorted({name for props in updates for name in props} - self.properties.keys())
+        defined = self.property_defs[kind].keys()
+        unknown = sorted({name for props in updates for name in props} - defined)
         if unknown:
             raise SimError(
                 400,

@@ -1,4 +1,5 @@
-"""Simulated CRM object endpoints: contacts, calls, notes and v4 default associations.
+"""Simulated CRM object endpoints: contacts, notes and v4 default associations (calls:
+`hubspot_calls`).
 
 Status codes are the ones the SDK deserialises (batch create 201/207, read/update 200/207,
 basic create 201, v4 associate default 200); anything else would reach the SDK as None.
@@ -103,66 +104,6 @@ def register(app: Flask, sim) -> None:
         errors = [not_found_error("CONTACT", missing)] if missing else []
         return batch_response(results, errors, started, 200)
 
-    @app.post("/crm/v3/objects/calls/batch/create")
-    def calls_batch_create():
-        started = now_iso()
-        results, errors = [], []
-        for item in batch_inputs(json_body()):
-            created, error = create_engagement(sim, "calls", item)
-            (results if created else errors).append(created or error)
-        return batch_response(results, errors, started, 201)
-
-    @app.post("/crm/v3/objects/calls/batch/update")
-    def calls_batch_update():
-        started = now_iso()
-        inputs = batch_inputs(json_body())
-        ids = input_ids(inputs)
-        results, missing = [], []
-        with sim.lock:
-            for call_id, item in zip(ids, inputs, strict=True):
-                call = sim.calls.get(call_id)
-                if call is None:
-                    missing.append(call_id)
-                    continue
-                call["properties"].update(as_strings(item.get("properties") or {}))
-                results.append(simple_object(call_id, dict(call["properties"]), sim.created_at))
-        errors = [not_found_error("CALL", missing)] if missing else []
-        return batch_response(results, errors, started, 200)
-
-    @app.post("/crm/v3/objects/calls/batch/read")
-    def calls_batch_read():
-        started, body = now_iso(), json_body()
-        ids = input_ids(batch_inputs(body))
-        names = body.get("properties") or []
-        results = [
-            simple_object(i, _select(sim.calls[i]["properties"], names, i), sim.created_at)
-            for i in ids
-            if i in sim.calls
-        ]
-        missing = [i for i in ids if i not in sim.calls]
-        errors = [not_found_error("CALL", missing)] if missing else []
-        return batch_response(results, errors, started, 200)
-
-    @app.get("/crm/v3/objects/calls/<call_id>")
-    def call_get(call_id: str):
-        call = sim.calls.get(call_id)
-        if call is None:
-            raise SimError(
-                404,
-                f"Object not found.  objectId are usually numeric. ({call_id})",
-                "OBJECT_NOT_FOUND",
-            )
-        names = _list_arg("properties")
-        extra = {}
-        if "contacts" in _list_arg("associations"):
-            links = [{"id": c, "type": "call_to_contact"} for c in call["associations"]]
-            extra["associations"] = {"contacts": {"results": links}}
-        return jsonify(
-            simple_object(
-                call_id, _select(call["properties"], names, call_id), sim.created_at, **extra
-            )
-        )
-
     @app.post("/crm/v3/objects/notes")
     def note_create():
         created, error = create_engagement(sim, "notes", json_body())
@@ -196,7 +137,7 @@ def register(app: Flask, sim) -> None:
         return batch_response(results, [], started, 200)
 
 
-def _list_arg(name: str) -> list[str]:
+def list_arg(name: str) -> list[str]:
     """The SDK repeats list query parameters (`multi`); other clients join them with commas."""
     return [part for value in request.args.getlist(name) for part in value.split(",") if part]
 
@@ -262,10 +203,12 @@ def create_engagement(sim, kind: str, item: dict) -> tuple[dict | None, dict | N
         for to_id, type_id in links:
             sim.associate(kind, new_id, "contacts", to_id, type_id)
     extra = {"objectWriteTraceId": trace_id} if trace_id else {}
-    return simple_object(new_id, _select(stored, [], new_id), sim.created_at, **extra), None
+    return simple_object(
+        new_id, select_properties(stored, [], new_id), sim.created_at, **extra
+    ), None
 
 
-def _select(properties: dict, names: list[str], object_id: str) -> dict:
+def select_properties(properties: dict, names: list[str], object_id: str) -> dict:
     chosen = {n: properties.get(n) for n in names} if names else dict(properties)
     chosen["hs_object_id"] = object_id
     return chosen

@@ -132,6 +132,9 @@ class Call(Timestamps, Base):
     record: Mapped[dict | None] = mapped_column(JSON)
     analysis: Mapped[dict | None] = mapped_column(JSON)
     hubspot_call_id: Mapped[str | None] = mapped_column(String(64))
+    # Set before an engagement create is sent: a create whose answer never arrived (worker
+    # killed, timeout) is looked up by talkstack_call_id before anything is created again.
+    engagement_create_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     checks: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     next_check_at: Mapped[datetime | None] = mapped_column(DateTime)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)

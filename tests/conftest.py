@@ -33,6 +33,22 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message: 
         time.sleep(interval)
 
 
+def make_calls(talkstack_sim, calls: list[tuple[str, str]]) -> list[str]:
+    """Place calls straight through the simulator's makeCall, echoing the contact id."""
+    import requests
+
+    with requests.Session() as http:
+        sids = []
+        for number, contact_id in calls:
+            response = http.post(f"{talkstack_sim.url}/call/makeCall", timeout=5,
+                                 headers={"x-api-key": talkstack_sim.api_key},
+                                 json={"number": number, "projectId": talkstack_sim.project_id,
+                                       "agentId": "agent-default",
+                                       "dynamicVariables": {"hubspot_contact_id": contact_id}})
+            sids.append(response.json()["call"]["call_id"])
+    return sids
+
+
 @pytest.fixture
 def hubspot_sim():
     sim = HubSpotSimulator()

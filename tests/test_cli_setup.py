@@ -63,9 +63,8 @@ def secrets_of(app) -> list[str]:
 
 def creates(hubspot_sim, since: int = 0) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in hubspot_sim.requests[since:]
-            if r.method == "POST" and r.path in ("/crm/v3/properties/contacts",
-                                                 "/crm/v3/properties/contacts/groups",
-                                                 "/automation/v4/actions/54321")]
+            if r.method == "POST" and (r.path.startswith("/crm/v3/properties/")
+                                       or r.path == "/automation/v4/actions/54321")]
 
 
 def test_setup_creates_everything_and_prints_the_action(setup_app, hubspot_sim, talkstack_sim):
@@ -79,8 +78,13 @@ def test_setup_creates_everything_and_prints_the_action(setup_app, hubspot_sim, 
     assert "10 created, 0 already there" in output
     assert "talkstack" in hubspot_sim.property_groups
     assert sorted(set(creates(hubspot_sim))) == [("POST", "/automation/v4/actions/54321"),
+                                                 ("POST", "/crm/v3/properties/calls"),
+                                                 ("POST", "/crm/v3/properties/calls/groups"),
                                                  ("POST", "/crm/v3/properties/contacts"),
                                                  ("POST", "/crm/v3/properties/contacts/groups")]
+    assert "HubSpot call properties: 1 created" in output
+    unique_id = hubspot_sim.property_defs["calls"]["talkstack_call_id"]
+    assert (unique_id["hasUniqueValue"], unique_id["groupName"]) == (True, "talkstack")
     wanted = {**CORE, **QUESTION_PROPERTIES}
     made = {name: (hubspot_sim.properties[name]["type"], hubspot_sim.properties[name]["fieldType"])
             for name in wanted}
@@ -122,6 +126,7 @@ def test_a_second_run_creates_nothing(setup_app, hubspot_sim):
     assert code == 0, output
     assert "property group 'talkstack': already there" in output
     assert "0 created, 10 already there" in output
+    assert "HubSpot call properties: 0 created" in output
     assert creates(hubspot_sim, first_run) == []
     assert len(hubspot_sim.action_definitions) == 1  # updated in place (PATCH)
     assert any(r.method == "PATCH" for r in hubspot_sim.requests[first_run:])

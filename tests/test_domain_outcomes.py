@@ -81,6 +81,7 @@ def test_engagement_properties():
         "hs_call_to_number": "+12068091239",
         "hs_call_from_number": "+14152148508",
         "hs_call_recording_url": "https://api.twilio.com/Recordings/RE1.mp3",
+        "talkstack_call_id": "CA26e39c970fd416515799f5a165718be3",  # the unique idProperty
     }
     for text in (
         "Connected (completed)",

@@ -12,9 +12,11 @@ import pytest
 from integrations.errors import (
     AmbiguousCallError,
     AuthError,
+    ConflictError,
     PermanentError,
     RateLimited,
     TransientError,
+    UnknownPropertyError,
 )
 from integrations.hubspot import BatchOutcome, CallInput, HubSpotClient
 from integrations.ratelimit import RateLimiter
@@ -198,6 +200,53 @@ def test_update_calls_note_and_default_associations(sim):
         "associations": [contact],
     }
     assert ("notes", note_id, "contacts", contact, 202) in sim.associations
+
+
+UNIQUE_CALL_ID = {"name": "talkstack_call_id", "label": "Talkstack call ID", "type": "string",
+                  "fieldType": "text", "groupName": "callinformation", "hasUniqueValue": True}
+
+
+def test_find_calls_by_a_unique_property_value(sim):
+    client = make_client(sim)
+    assert client.ensure_properties([UNIQUE_CALL_ID], object_type="calls") == ["talkstack_call_id"]
+    created = client.create_calls(
+        [CallInput(f"t{i}", {"hs_timestamp": "1", "talkstack_call_id": f"CA{i}"}, None)
+         for i in range(3)]).results
+
+    found = client.find_calls("talkstack_call_id", ["CA0", "CA2", "CA-missing", "CA0"])
+
+    assert found == {"CA0": created["t0"], "CA2": created["t2"]}
+    [read] = [r for r in sim.requests if r.path == "/crm/v3/objects/calls/batch/read"]
+    assert read.json["idProperty"] == "talkstack_call_id"
+    assert [i["id"] for i in read.json["inputs"]] == ["CA0", "CA2", "CA-missing"]
+
+
+def test_a_repeated_unique_value_is_a_conflict_error(sim, sleeps):
+    client = make_client(sim, sleep=sleeps)
+    client.ensure_properties([UNIQUE_CALL_ID], object_type="calls")
+    client.create_calls([CallInput("a", {"hs_timestamp": "1", "talkstack_call_id": "CA1"}, None)])
+
+    with pytest.raises(ConflictError) as raised:
+        client.create_calls([
+            CallInput("b", {"hs_timestamp": "1", "talkstack_call_id": "CA2"}, None),
+            CallInput("c", {"hs_timestamp": "1", "talkstack_call_id": "CA1"}, None),
+        ])
+
+    assert raised.value.status == 409 and "CONFLICT" in str(raised.value)
+    assert len(sim.calls) == 1  # the whole batch was refused
+    assert sleeps.calls == []  # not retried: it would be refused again
+
+
+def test_an_undefined_property_names_itself_in_the_error(sim, sleeps):
+    client = make_client(sim, sleep=sleeps)
+    with pytest.raises(UnknownPropertyError) as raised:
+        client.create_calls([CallInput("a", {"hs_timestamp": "1", "talkstack_call_id": "C"}, None)])
+    with pytest.raises(UnknownPropertyError) as by_id_property:
+        client.find_calls("talkstack_call_id", ["C"])
+
+    assert raised.value.properties == ("talkstack_call_id",)
+    assert by_id_property.value.properties == ("talkstack_call_id",)
+    assert sim.calls == {} and sleeps.calls == []
 
 
 # --- retries and errors -------------------------------------------------------------

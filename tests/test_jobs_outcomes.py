@@ -161,6 +161,7 @@ def test_each_final_status_writes_the_exact_hubspot_properties(pipeline, hubspot
             "hs_call_duration": str(sim_call.seconds * 1000),
             "hs_call_to_number": number,
             "hs_call_from_number": "+14155550190",  # agent-default's caller id
+            "talkstack_call_id": sim_call.sid,  # unique: engagement creation is idempotent
         }
         if disposition:
             expected["hs_call_disposition"] = disposition

@@ -6,12 +6,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from jobs.worker import Worker
 from store.models import DeadLetter, HubSpotWrite
-from tests.conftest import wait_for
+from tests.conftest import make_calls, wait_for
 
 WRITE_PATHS = ("/crm/v3/objects/calls/batch/create", "/crm/v3/objects/calls/batch/update",
                "/crm/v3/objects/contacts/batch/update")
@@ -34,20 +33,6 @@ def running(live):
     yield build
     for worker in workers:
         worker.stop()
-
-
-def make_calls(talkstack_sim, calls: list[tuple[str, str]]) -> list[str]:
-    """Place calls straight through the simulator's makeCall, echoing the contact id."""
-    with requests.Session() as http:
-        sids = []
-        for number, contact_id in calls:
-            response = http.post(f"{talkstack_sim.url}/call/makeCall", timeout=5,
-                                 headers={"x-api-key": talkstack_sim.api_key},
-                                 json={"number": number, "projectId": talkstack_sim.project_id,
-                                       "agentId": "agent-default",
-                                       "dynamicVariables": {"hubspot_contact_id": contact_id}})
-            sids.append(response.json()["call"]["call_id"])
-    return sids
 
 
 def written_contacts(hubspot_sim, contact_ids) -> int:

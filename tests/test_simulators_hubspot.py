@@ -125,6 +125,75 @@ def test_calls_batch_create_207_names_bad_inputs_by_trace_id(sim):
     assert len(sim.calls) == 1
 
 
+def define_unique_call_property(sim, name="talkstack_call_id", unique=True):
+    body = PropertyCreate(name=name, label=name, type="string", field_type="text",
+                          group_name="callinformation", has_unique_value=unique)
+    sdk(sim).crm.properties.core_api.create("calls", body, _request_timeout=TIMEOUT)
+
+
+def read_calls_by(sim, id_property, values):
+    request_body = calls_sdk.BatchReadInputSimplePublicObjectId(
+        inputs=[calls_sdk.SimplePublicObjectId(id=v) for v in values],
+        properties=[id_property], properties_with_history=[], id_property=id_property,
+    )
+    return sdk(sim).crm.objects.calls.batch_api.read_with_http_info(
+        request_body, _request_timeout=TIMEOUT
+    )
+
+
+def test_calls_undefined_property_is_400_property_doesnt_exist(sim):
+    with pytest.raises(calls_sdk.ApiException) as raised:
+        create_calls(sim, [call_input("t", hs_timestamp="1", talkstack_call_id="CA1")])
+
+    assert raised.value.status == 400
+    [error] = body_of(raised.value)["errors"]
+    assert error["code"] == "PROPERTY_DOESNT_EXIST"
+    assert error["context"] == {"propertyName": ["talkstack_call_id"]}
+    assert sim.calls == {}
+
+
+def test_unique_call_property_refuses_a_second_record_with_409(sim):
+    define_unique_call_property(sim)
+    create_calls(sim, [call_input("a", hs_timestamp="1", talkstack_call_id="CA1")])
+    [first_id] = sim.calls
+
+    for inputs in ([call_input("b", hs_timestamp="1", talkstack_call_id="CA2"),
+                    call_input("c", hs_timestamp="1", talkstack_call_id="CA1")],
+                   [call_input("d", hs_timestamp="1", talkstack_call_id="CA3"),
+                    call_input("e", hs_timestamp="1", talkstack_call_id="CA3")]):
+        with pytest.raises(calls_sdk.ApiException) as raised:
+            create_calls(sim, inputs)
+        assert raised.value.status == 409
+        assert body_of(raised.value)["category"] == "CONFLICT"
+    assert list(sim.calls) == [first_id]  # each refused batch created nothing
+
+    update = calls_sdk.BatchInputSimplePublicObjectBatchInput(inputs=[
+        calls_sdk.SimplePublicObjectBatchInput(id=first_id, properties={
+            "talkstack_call_id": "CA1", "hs_call_title": "same value, same record"})])
+    sdk(sim).crm.objects.calls.batch_api.update(update, _request_timeout=TIMEOUT)
+    assert sim.calls[first_id]["properties"]["hs_call_title"] == "same value, same record"
+
+
+def test_calls_batch_read_by_unique_id_property(sim):
+    define_unique_call_property(sim)
+    define_unique_call_property(sim, name="plain_text", unique=False)
+    create_calls(sim, [call_input(f"t{i}", hs_timestamp="1", talkstack_call_id=f"CA{i}")
+                       for i in range(2)])
+    by_value = {p["talkstack_call_id"]: i for i, p in
+                ((i, c["properties"]) for i, c in sim.calls.items())}
+
+    data, status, _ = read_calls_by(sim, "talkstack_call_id", ["CA1", "CA9"])
+
+    assert status == 207
+    assert [(r.id, r.properties["talkstack_call_id"]) for r in data.results] == [
+        (by_value["CA1"], "CA1")]
+    assert data.errors[0].context == {"ids": ["CA9"]}
+    for id_property, status in (("plain_text", 400), ("nonexistent", 400)):
+        with pytest.raises(calls_sdk.ApiException) as raised:
+            read_calls_by(sim, id_property, ["CA1"])
+        assert raised.value.status == status
+
+
 def test_contacts_batch_read_200_then_207_for_unknown_ids(sim):
     known = sim.add_contacts([{"firstname": "Ada"}, {"firstname": "Bob"}])
     data, status, _ = batch_read(sim, known)

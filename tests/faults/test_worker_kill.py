@@ -76,12 +76,6 @@ def test_worker_killed_while_makecall_is_in_flight_never_dials_twice(
     assert_one_engagement_per_call(hubspot_sim, talkstack_sim, contacts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a batch create HubSpot applied whose ids were never stored (worker "
-    "killed mid-request) is created again; the fix is batch upsert on a unique "
-    "talkstack_call_id call property (reference/hubspot.md, idempotency)",
-)
 def test_worker_killed_while_engagements_are_being_created_writes_each_once(
         stack, hubspot_sim, talkstack_sim):
     """HubSpot applied the batch create but the worker died before reading the answer: the
@@ -101,3 +95,5 @@ def test_worker_killed_while_engagements_are_being_created_writes_each_once(
     wait_for(lambda: deployment.settled(len(contacts)), 90, interval=0.5, message="all settled")
     assert deployment.request_states() == {("done", None): len(contacts)}
     assert_one_engagement_per_call(hubspot_sim, talkstack_sim, contacts)
+    lookups = [r for r in hubspot_sim.requests if r.path == "/crm/v3/objects/calls/batch/read"]
+    assert lookups and lookups[0].json["idProperty"] == "talkstack_call_id"  # found, not redone
