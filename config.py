@@ -118,6 +118,7 @@ class Settings:
     reconcile_after_seconds: int = 120
     sweep_interval_seconds: float = 10.0
     lease_seconds: int = 45
+    outbox_linger_seconds: float = 1.5
     worker_threads: int = 4
     queue_name: str = "connector"
     worker_metrics_port: int = 0  # >0: the worker serves its own /metrics on this port
@@ -144,6 +145,7 @@ _PARSERS = {
     "reconcile_after_seconds": lambda n, v: _int(n, v, 0),
     "sweep_interval_seconds": lambda n, v: _float(n, v, 0.05),
     "lease_seconds": lambda n, v: _int(n, v, 1),
+    "outbox_linger_seconds": lambda n, v: _float(n, v, 0.0),
     "worker_threads": lambda n, v: _int(n, v, 1),
     "worker_metrics_port": lambda n, v: _int(n, v, 0),
     "sandbox": _bool,

@@ -91,6 +91,40 @@ def connector_env(hubspot, talkstack, workdir: Path) -> dict:
     }
 
 
+def add_storage_options(parser) -> None:
+    """--database-url / --redis-url: measure on PostgreSQL + Redis instead of embedded."""
+    parser.add_argument("--database-url", default="",
+                        help="PostgreSQL URL of a scratch database (its schema is WIPED)")
+    parser.add_argument("--redis-url", default="", help="Redis URL for the queue and limiter")
+
+
+def storage_overrides(args) -> dict:
+    overrides = {}
+    if args.database_url:
+        _wipe_postgres(args.database_url)
+        overrides["DATABASE_URL"] = args.database_url
+    if args.redis_url:
+        overrides["REDIS_URL"] = args.redis_url
+    return overrides
+
+
+def storage_label(args) -> str:
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    queue = "Redis" if args.redis_url else "SQLite queue"
+    return f"{database} + {queue}"
+
+
+def _wipe_postgres(url: str) -> None:
+    from sqlalchemy import text
+
+    from store.db import build_engine
+
+    engine = build_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
 @contextmanager
 def deployment(hubspot, talkstack, **overrides):
     """A released connector deployment (migrated, set up) in a temporary directory; start

@@ -2,6 +2,7 @@
 config (SPEC §11: ≥ 0.5× a bare Flask 204 endpoint in the same config, p99 < 50 ms).
 
     python bench/ingest.py [--requests 3000] [--seconds 20] [--concurrency 8] [--rounds 2]
+                           [--database-url postgresql://... --redis-url redis://...]
 
 Two gunicorn servers start from gunicorn.conf.py with the same WEB_CONCURRENCY/WEB_THREADS:
 the connector (`app:app`, embedded SQLite database and queue, no worker running) and a bare
@@ -21,7 +22,15 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from common import deployment, percentile, print_results, simulators
+from common import (
+    add_storage_options,
+    deployment,
+    percentile,
+    print_results,
+    simulators,
+    storage_label,
+    storage_overrides,
+)
 
 PATH = "/webhooks/hubspot"
 WARMUP_REQUESTS = 200
@@ -117,9 +126,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    add_storage_options(parser)
     args = parser.parse_args()
 
-    with simulators() as (hubspot, talkstack), deployment(hubspot, talkstack) as stack:
+    with simulators() as (hubspot, talkstack), \
+            deployment(hubspot, talkstack, **storage_overrides(args)) as stack:
         connector = stack.start_web()
         bare = stack.processes.web(app="bench.common:create_bare_app()")
         secret, public = hubspot.client_secret, stack.public_base_url
@@ -147,9 +158,9 @@ def report(args, rounds: list[dict]) -> None:
     rows.append(("median ratio", f"{ratio:.2f}× (target ≥ 0.5×)"))
     rows.append(("worst connector p99", f"{p99:.1f} ms (target < 50 ms)"))
     print_results(f"ingest: signed 10-event deliveries, concurrency {args.concurrency}, "
-                  "gunicorn.conf.py defaults", rows,
+                  f"gunicorn.conf.py defaults, {storage_label(args)}", rows,
                   {"bench": "ingest", "ratio": ratio, "connector_p99_ms": p99, "rounds": rounds,
-                   "concurrency": args.concurrency})
+                   "concurrency": args.concurrency, "storage": storage_label(args)})
 
 
 if __name__ == "__main__":

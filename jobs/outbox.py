@@ -11,12 +11,18 @@ CALL_ENGAGEMENT = "call_engagement"
 CONTACT_UPDATE = "contact_update"
 CALLBACK_COMPLETE = "callback_complete"
 KINDS = (CALL_ENGAGEMENT, CONTACT_UPDATE, CALLBACK_COMPLETE)
-# Wait this long for more writes before sending a partial batch: it turns a burst of
-# outcomes into a few 100-record requests instead of one request per call. While writes
-# keep arriving (no QUIET_SECONDS gap), keep waiting, but never past MAX_LINGER_SECONDS.
-LINGER_SECONDS = 1.5
-QUIET_SECONDS = 0.75
-MAX_LINGER_SECONDS = 3.5  # keeps webhook → engagement p99 under 5 s (SPEC §11)
+
+
+def linger_times(rt) -> tuple[float, float, float]:
+    """(linger, quiet, max linger) in seconds, from OUTBOX_LINGER_SECONDS (default 1.5).
+
+    Wait `linger` for more writes before sending a partial batch: it turns a burst of
+    outcomes into a few 100-record requests instead of one request per call. While writes
+    keep arriving (no `quiet` gap), keep waiting, but never past `max linger` (3.5 s by
+    default, which keeps webhook → engagement p99 under 5 s, SPEC §11).
+    """
+    linger = rt.settings.outbox_linger_seconds
+    return linger, linger / 2, linger + 2.0
 
 # One pending flush wake-up per (runtime, kind) in this process is enough: the flush sends
 # everything that is ready and re-schedules itself for what is still lingering, and the
@@ -58,11 +64,11 @@ def handled_properties(rt, request) -> dict:
 
 def request_flush(rt, *kinds: str) -> None:
     """Wake the flusher of each kind (all kinds when none given) once the linger is over."""
-    now = time.monotonic()
+    now, linger = time.monotonic(), linger_times(rt)[0]
     for kind in kinds or KINDS:
         key = (id(rt), kind)
         with _wakeups_lock:
             if _wakeup_due.get(key, 0.0) > now:
                 continue  # a wake-up is already on its way
-            _wakeup_due[key] = now + LINGER_SECONDS
-        rt.enqueue("flush_writes", kind, delay=LINGER_SECONDS)
+            _wakeup_due[key] = now + linger
+        rt.enqueue("flush_writes", kind, delay=linger)

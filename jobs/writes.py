@@ -19,9 +19,7 @@ from jobs.outbox import (
     CALL_ENGAGEMENT,
     CALLBACK_COMPLETE,
     CONTACT_UPDATE,
-    LINGER_SECONDS,
-    MAX_LINGER_SECONDS,
-    QUIET_SECONDS,
+    linger_times,
 )
 from store.claims import claim_ids, due, release_lock, renew_lock, take_lock
 from store.clock import utcnow
@@ -60,10 +58,11 @@ def _ready(kind: str):
 def _linger(rt, kind: str) -> float | None:
     """None: nothing to send; 0: send now; >0: wait that long for a fuller batch.
 
-    A full batch goes at once. Otherwise the batch waits LINGER_SECONDS, and longer while
-    writes keep joining it (a burst of outcomes in progress), up to MAX_LINGER_SECONDS:
-    under a tight HubSpot limit, a stream of half-empty batches would waste the budget.
+    A full batch goes at once. Otherwise the batch waits the linger, and longer while
+    writes keep joining it (a burst of outcomes in progress), up to the max linger: under
+    a tight HubSpot limit, a stream of half-empty batches would waste the budget.
     """
+    linger, quiet_gap, max_linger = linger_times(rt)
     with rt.db.session() as session:
         count, oldest, newest = session.execute(
             select(func.count(), func.min(HubSpotWrite.created_at),
@@ -72,11 +71,11 @@ def _linger(rt, kind: str) -> float | None:
         return None
     now = utcnow()
     age, quiet = (now - oldest).total_seconds(), (now - newest).total_seconds()
-    if count >= BATCH_LIMIT or age >= MAX_LINGER_SECONDS:
+    if count >= BATCH_LIMIT or age >= max_linger:
         return 0
-    if age >= LINGER_SECONDS and quiet >= QUIET_SECONDS:
+    if age >= linger and quiet >= quiet_gap:
         return 0
-    return min(max(LINGER_SECONDS - age, QUIET_SECONDS - quiet, 0.05), MAX_LINGER_SECONDS - age)
+    return min(max(linger - age, quiet_gap - quiet, 0.05), max_linger - age)
 
 
 def _send(rt, kind: str, ids: list[int]) -> bool:

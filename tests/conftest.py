@@ -19,6 +19,23 @@ from simulators.talkstack import TalkstackSimulator
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# scripts/test's second pass: only tests whose outcome the database or queue can change.
+BACKEND_PASS = os.environ.get("TEST_BACKEND_PASS") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    """In the backend pass, deselect tests that build no app (`env`) and are not marked
+    postgres/redis: pure functions, clients and simulators already ran in the first pass."""
+    if not BACKEND_PASS:
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_backend = "env" in item.fixturenames or any(
+            item.get_closest_marker(name) for name in ("postgres", "redis"))
+        (keep if uses_backend else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message: str = ""):
@@ -115,6 +132,9 @@ def env(tmp_path, hubspot_sim, talkstack_sim):
         "API_TOKEN": "api-" + uuid.uuid4().hex,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SWEEP_INTERVAL_SECONDS": "0.5",
+        # A short outbox linger: most tests write a few records and would only wait for a
+        # batch that never fills. Tests about batching set the production 1.5 s.
+        "OUTBOX_LINGER_SECONDS": "0.2",
         "RECONCILE_AFTER_SECONDS": "120",
         "QUEUE_NAME": "t" + uuid.uuid4().hex[:12],
     }

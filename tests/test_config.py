@@ -46,6 +46,7 @@ def test_defaults_follow_the_spec():
     assert s.call_retry_statuses == ("no-answer", "busy")
     assert s.call_retry_delay_minutes == 60
     assert s.call_max_attempts == 3
+    assert s.outbox_linger_seconds == 1.5  # operational knob (README), not SPEC §3
 
 
 @pytest.mark.parametrize("name", ALWAYS_REQUIRED)
@@ -72,6 +73,8 @@ def test_email_and_password_replace_the_api_key():
         ("CALL_COOLDOWN_HOURS", "-1"),
         ("CALL_MAX_ATTEMPTS", "0"),
         ("PUBLIC_BASE_URL", "ftp://x"),
+        ("OUTBOX_LINGER_SECONDS", "-0.5"),
+        ("OUTBOX_LINGER_SECONDS", "soon"),
     ],
 )
 def test_bad_values_are_refused_with_their_name(name, value):
@@ -84,7 +87,9 @@ def test_lists_and_numbers_parse():
         CALL_VARIABLES="firstname, jobtitle ,",
         CALL_RETRY_DELAY_MINUTES="0.5",
         CALL_ON_CONTACT_CREATION="TRUE",
+        OUTBOX_LINGER_SECONDS="0",
     )
+    assert s.outbox_linger_seconds == 0
     assert s.call_variables == ("firstname", "jobtitle")
     assert s.call_retry_delay_minutes == 0.5
     assert s.call_on_contact_creation is True

@@ -52,7 +52,7 @@ def longest_429_run(recorded) -> int:
 
 def test_500_outcomes_under_a_20_per_10s_limit_take_at_most_15_write_requests(
         running, hubspot_sim, talkstack_sim):
-    app = running(HUBSPOT_RATE_LIMIT="20")
+    app = running(HUBSPOT_RATE_LIMIT="20", OUTBOX_LINGER_SECONDS="1.5")  # the default
     numbers = [f"+1212555{1000 + i:04d}" for i in range(500)]
     contacts = hubspot_sim.add_contacts([{"phone": n} for n in numbers])
     for number in numbers:

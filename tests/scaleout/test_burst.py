@@ -24,6 +24,8 @@ from tests.faults.harness import (
 MISSING = [name for name in ("TEST_DATABASE_URL", "TEST_REDIS_URL") if not os.environ.get(name)]
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
     pytest.mark.timeout(420),
     pytest.mark.skipif(bool(MISSING), reason="scale-out needs PostgreSQL + Redis: set "
                        f"{' and '.join(MISSING)} (CI's second pass does)"),
