@@ -46,9 +46,10 @@ def record(db: Database, source: str, items: list[IncomingItem]) -> list[int]:
         }
         for item in items
     ]
-    with db.session() as session:
-        # Rows go as executemany parameters, so the statement compiles once per process.
-        inserted = session.execute(_insert_statement(db.is_sqlite), rows).all()
+    # Core, not the ORM session: this is the hot path of every delivery, and rows go as
+    # executemany parameters, so the statement compiles once per process.
+    with db.engine.begin() as conn:
+        inserted = conn.execute(_insert_statement(db.is_sqlite), rows).all()
     return [row.id for row in inserted if row.state == "pending"]
 
 
@@ -56,9 +57,10 @@ def record(db: Database, source: str, items: list[IncomingItem]) -> list[int]:
 def _insert_statement(sqlite: bool):
     insert = sqlite_insert if sqlite else pg_insert
     return (
-        insert(InboundEvent)
+        insert(InboundEvent.__table__)
         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-        .returning(InboundEvent.id, InboundEvent.state, sort_by_parameter_order=True)
+        .returning(InboundEvent.__table__.c.id, InboundEvent.__table__.c.state,
+                   sort_by_parameter_order=True)
     )
 
 
