@@ -94,9 +94,9 @@ def _register_health(app: Flask, runtime: Runtime) -> None:
 
     @app.get("/metrics")
     def metrics_endpoint():
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(generate_latest(metrics.REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
 
 
 def __getattr__(name: str):

@@ -3,6 +3,8 @@ enqueue, so a few threaded workers absorb HubSpot's bursts."""
 
 import os
 import re
+import shutil
+import tempfile
 
 from gunicorn.glogging import Logger
 
@@ -15,6 +17,26 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
+
+# Each worker counts in its own memory; with prometheus_client's multiprocess mode they
+# keep their counters in files in this directory and /metrics sums them (metrics.py). It
+# must exist, empty, before the workers import prometheus_client: they fork from here.
+_own_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_metrics_dir = tempfile.mkdtemp(prefix="connector-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+
 
 # The Talkstack webhook URL carries a secret path segment: keep it out of access logs.
 _TOKEN_PATH = re.compile(r"(/webhooks/talkstack/)[^/?\s\"]+")

@@ -3,8 +3,16 @@ at scrape time so any web process reports the whole deployment's state."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Set by gunicorn.conf.py before its workers start: each worker then keeps its counters in
+# files there, and a scrape of any worker reports them summed (prometheus_client's
+# multiprocess mode), not the one worker that happened to answer.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -98,3 +106,15 @@ def install_state_collector(runtime) -> StateCollector:
     REGISTRY.register(collector)
     _installed.append(collector)
     return collector
+
+
+def exposition() -> bytes:
+    """The body of GET /metrics: counters of every process sharing the multiprocess
+    directory (or of this process alone), plus the database-derived gauges."""
+    if not os.environ.get(MULTIPROCESS_DIR_ENV):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    for collector in _installed:
+        registry.register(collector)
+    return generate_latest(registry)
