@@ -102,6 +102,7 @@ def api_error(operation: str, exc) -> IntegrationError:
     status = exc.status or 0
     body = _error_body(exc)
     category = body.get("category") or body.get("errorType") or exc.reason or "error"
+    category = " ".join(str(category).split())[:MAX_MESSAGE_CHARS]  # SSL reasons span lines
     text = str(body.get("message") or "")[:MAX_MESSAGE_CHARS]
     correlation = f" (correlationId {body['correlationId']})" if body.get("correlationId") else ""
     message = f"{operation}: {category}: {text}{correlation}"
@@ -194,6 +195,14 @@ class HubSpotTransport:
         except API_EXCEPTIONS as exc:
             error = api_error(operation, exc)
             self._on_request(str(getattr(exc, "status", "") or "error"))
+        except AttributeError as exc:
+            # SDK bug: for a failure with no response (an SSL error) its api_client calls
+            # `e.body.decode()` on None while handling the ApiException it raised; that
+            # exception, being handled, is the real error.
+            if not isinstance(exc.__context__, API_EXCEPTIONS):
+                raise
+            error = api_error(operation, exc.__context__)
+            self._on_request("connection_error")
         except urllib3_errors.HTTPError as exc:
             error = transport_error(operation, exc, replay_safe)
             self._on_request("timeout" if isinstance(exc, urllib3_errors.TimeoutError)

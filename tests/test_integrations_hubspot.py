@@ -336,6 +336,19 @@ def test_connection_refused_is_transient():
         client.check_access()
 
 
+def test_an_ssl_failure_is_a_transient_error_not_an_sdk_crash(sim, sleeps):
+    # https:// to the plain-HTTP simulator: the TLS handshake fails (wrong version number).
+    client = make_client(sim, sleep=sleeps, base_url=sim.url.replace("http://", "https://"),
+                         max_retries=1)
+
+    with pytest.raises(TransientError) as raised:
+        client.read_contacts(["1"], ["firstname"])
+
+    assert raised.value.status is None and "SSL" in str(raised.value)
+    assert "\n" not in str(raised.value) and sim.access_token not in str(raised.value)
+    assert len(sleeps.calls) == 1  # retried once, like any connection failure
+
+
 def test_401_is_an_auth_error_without_the_token_and_without_retry(sim, sleeps):
     client = make_client(sim, sleep=sleeps, access_token="pat-na1-secret-token")
     with pytest.raises(AuthError) as raised:
