@@ -27,9 +27,9 @@ from simulators.hubspot_http import (
     FaultQueue,
     RecordedRequest,
     RollingWindow,
-    SimError,
     install_hooks,
     now_iso,
+    unknown_properties_error,
 )
 from simulators.hubspot_objects import READ_ONLY_CONTACT_PROPERTIES, as_strings
 from simulators.hubspot_webhooks import WebhookSenderMixin
@@ -231,18 +231,7 @@ class HubSpotSimulator(WebhookSenderMixin):
         defined = self.property_defs[kind].keys()
         unknown = sorted({name for props in updates for name in props} - defined)
         if unknown:
-            raise SimError(
-                400,
-                f"Property values were not valid: {', '.join(unknown)} do(es) not exist",
-                errors=[
-                    {
-                        "message": f'Property "{n}" does not exist',
-                        "code": "PROPERTY_DOESNT_EXIST",
-                        "context": {"propertyName": [n]},
-                    }
-                    for n in unknown
-                ],
-            )
+            raise unknown_properties_error(unknown)
 
     def write_contact(self, contact_id: str, properties: dict) -> None:
         """Apply an update: "" clears, read-only properties are ignored."""

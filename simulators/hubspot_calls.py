@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from simulators.hubspot_http import SimError, batch_inputs, json_body, now_iso
+from simulators.hubspot_http import (
+    SimError,
+    batch_inputs,
+    json_body,
+    now_iso,
+    unknown_properties_error,
+)
 from simulators.hubspot_objects import (
     as_strings,
     batch_response,
@@ -135,17 +141,7 @@ def _lookup(sim, id_property, keys: list[str]) -> dict[str, str]:
         return {k: k for k in keys if k in sim.calls}
     definition = sim.property_defs["calls"].get(id_property)
     if definition is None:
-        raise SimError(
-            400,
-            f"Property values were not valid: {id_property} does not exist",
-            errors=[
-                {
-                    "message": f'Property "{id_property}" does not exist',
-                    "code": "PROPERTY_DOESNT_EXIST",
-                    "context": {"propertyName": [id_property]},
-                }
-            ],
-        )
+        raise unknown_properties_error([id_property])
     if not definition.get("hasUniqueValue"):
         raise SimError(400, f"{id_property} is not a unique property and cannot be an idProperty")
     by_value = {c["properties"].get(id_property): i for i, c in sim.calls.items()}

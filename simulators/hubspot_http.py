@@ -55,6 +55,22 @@ class SimError(Exception):
         self.status, self.message, self.category, self.extra = status, message, category, extra
 
 
+def unknown_properties_error(names: list[str]) -> SimError:
+    """HubSpot's 400 for writing (or looking up by) properties the account does not define."""
+    return SimError(
+        400,
+        f"Property values were not valid: {', '.join(names)} do(es) not exist",
+        errors=[
+            {
+                "message": f'Property "{n}" does not exist',
+                "code": "PROPERTY_DOESNT_EXIST",
+                "context": {"propertyName": [n]},
+            }
+            for n in names
+        ],
+    )
+
+
 def error_response(status: int, message: str, category: str, **extra):
     body = {
         "status": "error",
