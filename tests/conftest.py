@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from simulators.hubspot import HubSpotSimulator
 from simulators.server import serve
@@ -52,8 +53,6 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message: 
 
 def make_calls(talkstack_sim, calls: list[tuple[str, str]]) -> list[str]:
     """Place calls straight through the simulator's makeCall, echoing the contact id."""
-    import requests
-
     with requests.Session() as http:
         sids = []
         for number, contact_id in calls:
@@ -254,8 +253,9 @@ def worker_for():
 
     running = []
 
-    def start(application, threads: int = 4):
-        worker = Worker(application.extensions["connector"], threads=threads, sweep_interval=0.5)
+    def start(application, threads: int = 4, sweep_interval: float = 0.5):
+        worker = Worker(application.extensions["connector"], threads=threads,
+                        sweep_interval=sweep_interval)
         worker.start()
         running.append(worker)
         return worker

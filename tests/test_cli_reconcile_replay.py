@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from store.models import Call, CallRequest, DeadLetter
-from tests.conftest import wait_for
+from tests.conftest import make_calls, wait_for
 
 
 @pytest.fixture
@@ -31,12 +30,7 @@ def cli(app, *args: str) -> str:
 
 
 def make_call(talkstack_sim, number: str, contact_id: str) -> str:
-    response = requests.post(f"{talkstack_sim.url}/call/makeCall", timeout=5,
-                             headers={"x-api-key": talkstack_sim.api_key},
-                             json={"number": number, "projectId": talkstack_sim.project_id,
-                                   "agentId": "agent-default",
-                                   "dynamicVariables": {"hubspot_contact_id": contact_id}})
-    return response.json()["call"]["call_id"]
+    return make_calls(talkstack_sim, [(number, contact_id)])[0]
 
 
 def open_letters(rt) -> list[DeadLetter]:

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from integrations.errors import TransientError
 from integrations.hubspot import CallInput, HubSpotClient
 from jobs.engagements import send_engagements
-from jobs.worker import Worker
 from store.models import Call, DeadLetter, HubSpotWrite
 from tests.conftest import make_calls, wait_for
 
@@ -42,7 +41,7 @@ def paths(hubspot_sim, since: int = 0) -> list[tuple[str, str, int]]:
 
 
 def test_a_create_whose_answer_was_lost_is_found_not_made_again(
-        live, hubspot_sim, talkstack_sim):
+        live, worker_for, hubspot_sim, talkstack_sim):
     app, _url = live()
     rt = app.extensions["connector"]
     # The real client with a short read timeout: HubSpot applies the create, answers late.
@@ -51,13 +50,9 @@ def test_a_create_whose_answer_was_lost_is_found_not_made_again(
     hubspot_sim.fail_next(1, "timeout", path_prefix=CREATE, delay_seconds=1.5, apply=True)
     contact_id = hubspot_sim.add_contact(phone="+14155550161")
     talkstack_sim.script_outcome("+14155550161", "completed", seconds=20)
-    worker = Worker(rt, threads=2, sweep_interval=0.5)
-    worker.start()
-    try:
-        [sid] = make_calls(talkstack_sim, [("+14155550161", contact_id)])
-        wait_for(lambda: _all_writes_done(rt), timeout=30, message="writes settled")
-    finally:
-        worker.stop()
+    worker_for(app, threads=2)
+    [sid] = make_calls(talkstack_sim, [("+14155550161", contact_id)])
+    wait_for(lambda: _all_writes_done(rt), timeout=30, message="writes settled")
 
     [(engagement_id, engagement)] = hubspot_sim.calls.items()
     assert engagement["properties"]["talkstack_call_id"] == sid

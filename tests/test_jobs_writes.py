@@ -8,7 +8,6 @@ import itertools
 import pytest
 from sqlalchemy import select
 
-from jobs.worker import Worker
 from store.models import DeadLetter, HubSpotWrite
 from tests.conftest import make_calls, wait_for
 
@@ -17,22 +16,17 @@ WRITE_PATHS = ("/crm/v3/objects/calls/batch/create", "/crm/v3/objects/calls/batc
 
 
 @pytest.fixture
-def running(live):
+def running(live, worker_for):
     """live(**env) with a worker; returns the app."""
-    workers = []
 
     def build(**env):
         app, _url = live(**env)
         # A slower sweep than elsewhere: under a 500-call backlog a fast sweeper only
         # re-enqueues work the queue already holds.
-        worker = Worker(app.extensions["connector"], threads=4, sweep_interval=1.0)
-        worker.start()
-        workers.append(worker)
+        worker_for(app, sweep_interval=1.0)
         return app
 
-    yield build
-    for worker in workers:
-        worker.stop()
+    return build
 
 
 def written_contacts(hubspot_sim, contact_ids) -> int:
