@@ -95,17 +95,22 @@ class StateCollector:
             yield family
 
 
-_installed: list[StateCollector] = []
+# Collectors that read deployment state (database, queue, health checks): one of each kind
+# per process, and the newest wins (tests build many apps in one process).
+_state_collectors: dict[str, object] = {}
+
+
+def install_collector(kind: str, collector):
+    old = _state_collectors.pop(kind, None)
+    if old is not None:
+        REGISTRY.unregister(old)
+    REGISTRY.register(collector)
+    _state_collectors[kind] = collector
+    return collector
 
 
 def install_state_collector(runtime) -> StateCollector:
-    """One state collector per process (tests build many apps; the newest one reports)."""
-    while _installed:
-        REGISTRY.unregister(_installed.pop())
-    collector = StateCollector(runtime)
-    REGISTRY.register(collector)
-    _installed.append(collector)
-    return collector
+    return install_collector("state", StateCollector(runtime))
 
 
 def exposition() -> bytes:
@@ -115,6 +120,6 @@ def exposition() -> bytes:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    for collector in _installed:
+    for collector in _state_collectors.values():
         registry.register(collector)
     return generate_latest(registry)

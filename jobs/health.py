@@ -196,16 +196,7 @@ class HealthCollector:
         yield family
 
 
-_collectors: list[HealthCollector] = []
-
-
 def install_health_collector(rt) -> HealthCollector:
-    """One per process, like metrics.install_state_collector (the newest app reports)."""
-    from metrics import REGISTRY
+    from metrics import install_collector
 
-    while _collectors:
-        REGISTRY.unregister(_collectors.pop())
-    collector = HealthCollector(rt)
-    REGISTRY.register(collector)
-    _collectors.append(collector)
-    return collector
+    return install_collector("health", HealthCollector(rt))

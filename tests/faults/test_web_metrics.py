@@ -8,19 +8,23 @@ import threading
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobs.health import refresh_health
 from tests.faults.harness import seed_contacts, trigger_events
 
 DELIVERIES = 60
 SENDERS = 6
 
 
-def events_received(web_url: str) -> float:
+def scrape(web_url: str) -> dict:
     text = requests.get(f"{web_url}/metrics", timeout=5).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "connector_events_received":
-            return sum(s.value for s in family.samples
-                       if s.name.endswith("_total") and s.labels.get("source") == "hubspot_app")
-    return 0.0
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def events_received(families: dict) -> float:
+    family = families.get("connector_events_received")
+    return sum(s.value for s in family.samples
+               if s.name.endswith("_total") and s.labels.get("source") == "hubspot_app"
+               ) if family else 0.0
 
 
 def test_every_scrape_sums_the_counters_of_all_gunicorn_workers(stack, hubspot_sim):
@@ -46,5 +50,9 @@ def test_every_scrape_sums_the_counters_of_all_gunicorn_workers(stack, hubspot_s
         thread.join(60)
 
     assert statuses == [204] * DELIVERIES
-    scrapes = [events_received(web.url) for _ in range(8)]
-    assert scrapes == [float(DELIVERIES)] * 8
+    refresh_health(deployment.rt)  # what a worker does every few minutes
+    scrapes = [scrape(web.url) for _ in range(8)]
+    assert [events_received(families) for families in scrapes] == [float(DELIVERIES)] * 8
+    for families in scrapes:  # the deployment-state gauges are there too
+        assert {"connector_queue_depth", "connector_inbound_events",
+                "connector_health_check"} <= set(families)
