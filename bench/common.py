@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.faults.harness import Stack  # noqa: E402
+from tests.faults.harness import Stack, reset_postgres  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -101,7 +101,7 @@ def add_storage_options(parser) -> None:
 def storage_overrides(args) -> dict:
     overrides = {}
     if args.database_url:
-        _wipe_postgres(args.database_url)
+        reset_postgres(args.database_url)
         overrides["DATABASE_URL"] = args.database_url
     if args.redis_url:
         overrides["REDIS_URL"] = args.redis_url
@@ -112,17 +112,6 @@ def storage_label(args) -> str:
     database = "PostgreSQL" if args.database_url else "SQLite"
     queue = "Redis" if args.redis_url else "SQLite queue"
     return f"{database} + {queue}"
-
-
-def _wipe_postgres(url: str) -> None:
-    from sqlalchemy import text
-
-    from store.db import build_engine
-
-    engine = build_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @contextmanager

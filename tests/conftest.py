@@ -17,6 +17,7 @@ import requests
 from simulators.hubspot import HubSpotSimulator
 from simulators.server import serve
 from simulators.talkstack import TalkstackSimulator
+from tests.faults.harness import reset_postgres
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -101,17 +102,6 @@ def talkstack_sim():
     server.stop()
 
 
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import text
-
-    from store.db import build_engine
-
-    engine = build_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-
-
 @pytest.fixture
 def env(tmp_path, hubspot_sim, talkstack_sim):
     """Environment for create_app: every SPEC §3 variable pointed at the simulators."""
@@ -138,7 +128,7 @@ def env(tmp_path, hubspot_sim, talkstack_sim):
         "QUEUE_NAME": "t" + uuid.uuid4().hex[:12],
     }
     if PG_URL:
-        _reset_postgres(PG_URL)
+        reset_postgres(PG_URL)
         values["DATABASE_URL"] = PG_URL
     if REDIS_URL:
         values["REDIS_URL"] = REDIS_URL

@@ -96,6 +96,18 @@ class Stack:
             self.rt.close()
 
 
+def reset_postgres(url: str) -> None:
+    """An empty public schema in the PostgreSQL database at `url` (tests and benchmarks)."""
+    from sqlalchemy import text
+
+    from store.db import build_engine
+
+    engine = build_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def signed_delivery(public_base_url: str, secret: str, events: list[dict],
                     path: str = "/webhooks/hubspot") -> tuple[bytes, dict]:
     """Body and headers of an app-webhook delivery as HubSpot signs it (v3, now)."""
